@@ -1,0 +1,162 @@
+//! Wire types of lakests: the JSON bodies lakeFS clients, lakeFS servers and the lakeFS
+//! authentication API exchange (see `shared/reference/WIRE.md`). Nothing here has behaviour;
+//! field names and optionality follow lakeFS's `api/swagger.yml` and `api/authentication.yml`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Every error body: `{"message": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A short, human-readable explanation that never carries a secret.
+    pub message: String,
+}
+
+impl ErrorBody {
+    /// An error body with the given message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+/// `POST /api/v1/sts/login` request of the lakeFS API (`StsAuthRequest`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StsAuthRequest {
+    /// The authorization code the identity provider returned to the redirect URI.
+    pub code: String,
+    /// The `state` parameter of the authorization request.
+    pub state: String,
+    /// The redirect URI the code was issued for.
+    pub redirect_uri: String,
+    /// Requested lifetime of the lakeFS token; clamped by the server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<i64>,
+}
+
+impl std::fmt::Debug for StsAuthRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The code and state are credentials until redeemed (state doubles as the PKCE verifier
+        // in lakeFS's documented flow), so they never reach logs through Debug.
+        f.debug_struct("StsAuthRequest")
+            .field("code", &"[redacted]")
+            .field("state", &"[redacted]")
+            .field("redirect_uri", &self.redirect_uri)
+            .field("ttl_seconds", &self.ttl_seconds)
+            .finish()
+    }
+}
+
+/// `POST {authentication_api.endpoint}/sts/login` request of the lakeFS authentication API.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthenticatorStsRequest {
+    /// The authorization code.
+    pub code: String,
+    /// The `state` parameter of the authorization request.
+    pub state: String,
+    /// The redirect URI the code was issued for.
+    pub redirect_uri: String,
+}
+
+impl std::fmt::Debug for AuthenticatorStsRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticatorStsRequest")
+            .field("code", &"[redacted]")
+            .field("state", &"[redacted]")
+            .field("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
+}
+
+impl From<&StsAuthRequest> for AuthenticatorStsRequest {
+    fn from(r: &StsAuthRequest) -> Self {
+        Self {
+            code: r.code.clone(),
+            state: r.state.clone(),
+            redirect_uri: r.redirect_uri.clone(),
+        }
+    }
+}
+
+/// The authenticator's 200 answer (`oidc_token_data`): the ID token's claims, every value a
+/// string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OidcTokenData {
+    /// Claim name to string value.
+    pub claims: BTreeMap<String, String>,
+}
+
+/// `AuthenticationToken`: a lakeFS JWT and its expiry.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthenticationToken {
+    /// The JWT, usable as `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Unix seconds at which the token expires.
+    pub token_expiration: i64,
+}
+
+impl std::fmt::Debug for AuthenticationToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticationToken")
+            .field("token", &"[redacted]")
+            .field("token_expiration", &self.token_expiration)
+            .finish()
+    }
+}
+
+/// lakeFS's `User`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// The username.
+    pub id: String,
+    /// Unix seconds of creation.
+    pub creation_date: i64,
+    /// Display name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub friendly_name: Option<String>,
+    /// E-mail address, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+/// `GET /api/v1/user` answer (`CurrentUser`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    /// The authenticated user.
+    pub user: User,
+}
+
+/// `version_config` of `GET /api/v1/config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionConfig {
+    /// The server's version.
+    pub version: String,
+}
+
+/// `GET /api/v1/config` answer: only the parts lakeFS clients read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    /// Version information.
+    pub version_config: VersionConfig,
+}
+
+/// `POST /api/v1/sts/authorize` request of the authenticator (lakests extension, session-mode
+/// PKCE): start a login whose PKCE verifier and nonce stay server-side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeRequest {
+    /// The redirect URI the browser will come back to; selects the provider.
+    pub redirect_uri: String,
+}
+
+/// Answer to [`AuthorizeRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeResponse {
+    /// Where to send the browser.
+    pub authorization_url: String,
+    /// The `state` that will come back on the redirect and must be passed to `sts/login`.
+    pub state: String,
+    /// Unix seconds after which the login can no longer be completed.
+    pub expires_at: i64,
+}

@@ -1,0 +1,193 @@
+//! `authenticator.*`: the OpenID Connect relying party behind lakeFS's authentication API.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Duration, Secret};
+
+/// `authenticator.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthenticatorConfig {
+    /// Address of the authenticator role (its own: it serves `/api/v1/sts/login` too).
+    pub listen_address: String,
+    /// Overall timeout of every outbound call (discovery, JWKS, token, userinfo).
+    pub request_timeout: Duration,
+    /// Largest response body accepted from an identity provider, in bytes.
+    pub max_response_bytes: u64,
+    /// Extra PEM CA bundle trusted for identity provider TLS, beside the system roots.
+    pub ca_file: Option<PathBuf>,
+    /// How long a session-mode login may take, from `sts/authorize` to `sts/login`.
+    pub session_ttl: Duration,
+    /// The identity providers.
+    pub providers: Vec<ProviderConfig>,
+}
+
+impl Default for AuthenticatorConfig {
+    fn default() -> Self {
+        Self {
+            listen_address: "127.0.0.1:8001".into(),
+            request_timeout: Duration::from_secs(10),
+            max_response_bytes: 1024 * 1024,
+            ca_file: None,
+            session_ttl: Duration::from_secs(600),
+            providers: Vec::new(),
+        }
+    }
+}
+
+/// How the authenticator authenticates itself at the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuth {
+    /// HTTP Basic with client_id and client_secret.
+    ClientSecretBasic,
+    /// client_id and client_secret in the form body.
+    ClientSecretPost,
+    /// A public client: client_id only, PKCE protects the code.
+    None,
+}
+
+/// Where the PKCE verifier lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PkceMode {
+    /// lakeFS's documented flow: `code_verifier = state`.
+    State,
+    /// The authenticator starts the login (`POST /api/v1/sts/authorize`) and keeps the
+    /// verifier and a nonce server-side.
+    Session,
+}
+
+/// A required claim: one exact value, or one of several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ClaimRequirement {
+    /// Exactly this value.
+    Exact(String),
+    /// Any one of these values.
+    OneOf(Vec<String>),
+}
+
+/// One entry of `authenticator.providers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// A short name for logs and metrics.
+    pub name: String,
+    /// The issuer; `{issuer}/.well-known/openid-configuration` is fetched.
+    pub issuer: String,
+    /// Our client id at the provider.
+    pub client_id: String,
+    /// Our client secret; absent for public clients.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// Client authentication; default `client_secret_basic` with a secret, else `none`.
+    #[serde(default)]
+    pub client_auth: Option<ClientAuth>,
+    /// Scopes requested in session mode.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// Redirect URIs accepted for this provider, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Let a loopback redirect URI (`http://127.0.0.1`, `http://[::1]`, `http://localhost`)
+    /// match with any port (RFC 8252 §7.3).
+    #[serde(default)]
+    pub allow_loopback_any_port: bool,
+    /// Where the PKCE verifier lives.
+    #[serde(default = "default_pkce")]
+    pub pkce: PkceMode,
+    /// Tolerance for `exp`, `iat` and `nbf`.
+    #[serde(default = "default_skew")]
+    pub clock_skew_seconds: i64,
+    /// Claims the ID token must carry: name -> value or list of accepted values.
+    #[serde(default)]
+    pub required_claims: BTreeMap<String, ClaimRequirement>,
+    /// Merge the userinfo endpoint's claims (same `sub` required).
+    #[serde(default)]
+    pub userinfo: bool,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["openid".into(), "profile".into(), "email".into()]
+}
+
+fn default_pkce() -> PkceMode {
+    PkceMode::State
+}
+
+fn default_skew() -> i64 {
+    60
+}
+
+impl ProviderConfig {
+    /// The effective client authentication.
+    pub fn effective_client_auth(&self) -> ClientAuth {
+        self.client_auth.unwrap_or(if self.client_secret.is_some() {
+            ClientAuth::ClientSecretBasic
+        } else {
+            ClientAuth::None
+        })
+    }
+}
+
+impl AuthenticatorConfig {
+    pub(crate) fn validate(&self, p: &mut Vec<String>) {
+        if self.request_timeout.is_zero() {
+            p.push("authenticator.request_timeout: must be more than zero".into());
+        }
+        if self.max_response_bytes == 0 {
+            p.push("authenticator.max_response_bytes: must be more than zero".into());
+        }
+        if self.session_ttl.is_zero() {
+            p.push("authenticator.session_ttl: must be more than zero".into());
+        }
+        if let Some(ca) = &self.ca_file {
+            if !ca.is_file() {
+                p.push(format!("authenticator.ca_file: {} is not a readable file", ca.display()));
+            }
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, prov) in self.providers.iter().enumerate() {
+            let at = format!("authenticator.providers[{i}]");
+            if prov.name.is_empty() {
+                p.push(format!("{at}.name: must not be empty"));
+            } else if !names.insert(prov.name.clone()) {
+                p.push(format!("{at}.name: {:?} is used twice", prov.name));
+            }
+            match url::Url::parse(&prov.issuer) {
+                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
+                _ => p.push(format!("{at}.issuer: {:?} is not an http(s) URL", prov.issuer)),
+            }
+            if prov.client_id.is_empty() {
+                p.push(format!("{at}.client_id: must not be empty"));
+            }
+            match (prov.effective_client_auth(), &prov.client_secret) {
+                (ClientAuth::ClientSecretBasic | ClientAuth::ClientSecretPost, None) => {
+                    p.push(format!("{at}.client_secret: required by client_auth"));
+                }
+                (ClientAuth::None, Some(_)) => {
+                    p.push(format!("{at}.client_secret: set, but client_auth is none"));
+                }
+                _ => {}
+            }
+            if prov.redirect_uris.is_empty() {
+                p.push(format!("{at}.redirect_uris: at least one is required"));
+            }
+            for uri in &prov.redirect_uris {
+                match url::Url::parse(uri) {
+                    Ok(u) if u.fragment().is_none() => {}
+                    _ => p.push(format!("{at}.redirect_uris: {uri:?} is not an absolute URL without fragment")),
+                }
+            }
+            if !(0..=600).contains(&prov.clock_skew_seconds) {
+                p.push(format!("{at}.clock_skew_seconds: must be between 0 and 600"));
+            }
+            if !prov.scopes.iter().any(|s| s == "openid") {
+                p.push(format!("{at}.scopes: must include openid"));
+            }
+        }
+    }
+}

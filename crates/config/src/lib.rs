@@ -1,0 +1,344 @@
+//! lakests configuration: one YAML file, every key overridable by an environment variable
+//! (`LAKESTS_` + the upper-cased key path joined with `_`), unknown keys refused, and every
+//! problem reported at once.
+//!
+//! Wherever lakeFS has a concept, the key is lakeFS's own (`auth.encrypt.secret_key`,
+//! `auth.authentication_api.endpoint`, `auth.cookie_auth_verification.*`,
+//! `database.postgres.connection_string`).
+
+mod authenticator;
+mod idp;
+mod load;
+mod types;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+pub use authenticator::{AuthenticatorConfig, ClaimRequirement, ClientAuth, PkceMode, ProviderConfig};
+pub use idp::{IdpClient, IdpConfig, IdpUser, SigningAlg};
+pub use load::{ConfigErrors, ENV_PREFIX, RESERVED_ENV, env_var_name, known_keys};
+pub use types::{Duration, Secret};
+
+/// The commented example printed by `lakests config example`; a test parses it.
+pub const EXAMPLE: &str = include_str!("../example.yaml");
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address of the STS server role (lakeFS's API paths).
+    pub listen_address: String,
+    /// Directory for state kept in files (SQLite database, development IdP keys).
+    pub data_dir: PathBuf,
+    /// Logging.
+    pub logging: Logging,
+    /// Storage.
+    pub database: Database,
+    /// The STS server role.
+    pub auth: Auth,
+    /// The remote authenticator role (on when it has providers).
+    pub authenticator: AuthenticatorConfig,
+    /// The development OpenID Provider role (on when `idp.enabled`).
+    pub idp: IdpConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen_address: "127.0.0.1:8000".into(),
+            data_dir: PathBuf::from("lakests-data"),
+            logging: Logging::default(),
+            database: Database::default(),
+            auth: Auth::default(),
+            authenticator: AuthenticatorConfig::default(),
+            idp: IdpConfig::default(),
+        }
+    }
+}
+
+/// `logging.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Logging {
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter, e.g. `info` or `lakests=debug,info`.
+    pub level: String,
+}
+
+impl Default for Logging {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `database.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Database {
+    /// `sqlite` (embedded, the default) or `postgres`.
+    #[serde(rename = "type")]
+    pub kind: DatabaseKind,
+    /// `database.sqlite.*`
+    pub sqlite: SqliteConfig,
+    /// `database.postgres.*`
+    pub postgres: PostgresConfig,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Self {
+            kind: DatabaseKind::Sqlite,
+            sqlite: SqliteConfig::default(),
+            postgres: PostgresConfig::default(),
+        }
+    }
+}
+
+/// Which storage backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL, for several replicas sharing state.
+    Postgres,
+}
+
+/// `database.sqlite.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SqliteConfig {
+    /// Database file; default `<data_dir>/lakests.db`. Created on first run.
+    pub path: Option<PathBuf>,
+    /// How long a writer waits for a lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self {
+            path: None,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `database.postgres.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PostgresConfig {
+    /// A libpq-style URL, e.g. `postgres://user@127.0.0.1:5432/lakests`. A secret: it may carry
+    /// a password.
+    pub connection_string: Option<Secret>,
+    /// Largest pool size.
+    pub max_open_connections: u32,
+    /// How long to wait for a connection.
+    pub connect_timeout: Duration,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            connection_string: None,
+            max_open_connections: 10,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `auth.*`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Auth {
+    /// `auth.encrypt.*`
+    pub encrypt: Encrypt,
+    /// `auth.authentication_api.*`
+    pub authentication_api: AuthenticationApi,
+    /// `auth.cookie_auth_verification.*`
+    pub cookie_auth_verification: CookieAuthVerification,
+    /// `auth.sts.*`
+    pub sts: Sts,
+}
+
+/// `auth.encrypt.*`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Encrypt {
+    /// The key lakeFS signs its tokens with (HS256 over its raw bytes). Required by the STS
+    /// server role.
+    pub secret_key: Option<Secret>,
+}
+
+/// `auth.authentication_api.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthenticationApi {
+    /// Base URL of the remote authenticator, normally ending in `/api/v1`. When unset and the
+    /// authenticator role runs in this process, it is called directly.
+    pub endpoint: Option<String>,
+    /// Overall timeout of one call to the authenticator.
+    pub request_timeout: Duration,
+}
+
+impl Default for AuthenticationApi {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `auth.cookie_auth_verification.*`: lakeFS's rules for ID-token claims and provisioning.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CookieAuthVerification {
+    /// Claim name -> exact value every login's claims must have.
+    pub validate_id_token_claims: BTreeMap<String, String>,
+    /// Groups of a provisioned user when the groups claim is absent.
+    pub default_initial_groups: Vec<String>,
+    /// Claim with comma-separated groups for a provisioned user.
+    pub initial_groups_claim_name: Option<String>,
+    /// Claim with the friendly name of a provisioned user.
+    pub friendly_name_claim_name: Option<String>,
+    /// Update the stored friendly name from the claim on every login.
+    pub persist_friendly_name: bool,
+}
+
+/// `auth.sts.*`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Sts {
+    /// TTL of a token when the request names none.
+    pub default_ttl_seconds: i64,
+    /// Largest TTL granted; larger requests are clamped.
+    pub max_ttl_seconds: i64,
+    /// Create a user on the first login of an unknown identity.
+    pub auto_create_users: bool,
+    /// Claim whose value becomes the username of a provisioned user.
+    pub username_claim_name: String,
+}
+
+impl Default for Sts {
+    fn default() -> Self {
+        Self {
+            default_ttl_seconds: 3600,
+            max_ttl_seconds: 43_200,
+            auto_create_users: false,
+            username_claim_name: "sub".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Path of the SQLite database: `database.sqlite.path` or `<data_dir>/lakests.db`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.database
+            .sqlite
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("lakests.db"))
+    }
+
+    /// Whether the authenticator role runs in this process.
+    pub fn authenticator_enabled(&self) -> bool {
+        !self.authenticator.providers.is_empty()
+    }
+
+    /// Every semantic problem, all at once. Empty means valid.
+    pub fn validate(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        check_addr(&mut p, "listen_address", &self.listen_address);
+        if self.logging.level.trim().is_empty() {
+            p.push("logging.level: must not be empty".into());
+        }
+        match self.database.kind {
+            DatabaseKind::Sqlite => {}
+            DatabaseKind::Postgres => match &self.database.postgres.connection_string {
+                None => p.push(
+                    "database.postgres.connection_string: required when database.type is postgres \
+                     (or set LAKESTS_DATABASE_POSTGRES_CONNECTION_STRING)"
+                        .into(),
+                ),
+                Some(s) if !(s.expose().starts_with("postgres://") || s.expose().starts_with("postgresql://")) => {
+                    p.push("database.postgres.connection_string: must start with postgres:// or postgresql://".into())
+                }
+                Some(_) => {}
+            },
+        }
+        if self.database.postgres.max_open_connections == 0 {
+            p.push("database.postgres.max_open_connections: must be at least 1".into());
+        }
+        match &self.auth.encrypt.secret_key {
+            None => p.push(
+                "auth.encrypt.secret_key: required (or set LAKESTS_AUTH_ENCRYPT_SECRET_KEY); \
+                 use the same value as your lakeFS server"
+                    .into(),
+            ),
+            Some(k) if k.expose().is_empty() => p.push("auth.encrypt.secret_key: must not be empty".into()),
+            Some(_) => {}
+        }
+        if let Some(endpoint) = &self.auth.authentication_api.endpoint {
+            match url::Url::parse(endpoint) {
+                Ok(u) if u.scheme() == "http" || u.scheme() == "https" => {}
+                _ => p.push(format!(
+                    "auth.authentication_api.endpoint: {endpoint:?} is not an http(s) URL"
+                )),
+            }
+        } else if !self.authenticator_enabled() {
+            p.push(
+                "auth.authentication_api.endpoint: required unless the authenticator role runs \
+                 in this process (authenticator.providers)"
+                    .into(),
+            );
+        }
+        if self.auth.authentication_api.request_timeout.is_zero() {
+            p.push("auth.authentication_api.request_timeout: must be more than zero".into());
+        }
+        let sts = &self.auth.sts;
+        if sts.default_ttl_seconds <= 0 {
+            p.push("auth.sts.default_ttl_seconds: must be positive".into());
+        }
+        if sts.max_ttl_seconds <= 0 {
+            p.push("auth.sts.max_ttl_seconds: must be positive".into());
+        }
+        if sts.default_ttl_seconds > sts.max_ttl_seconds {
+            p.push("auth.sts.default_ttl_seconds: must not exceed auth.sts.max_ttl_seconds".into());
+        }
+        if sts.username_claim_name.is_empty() {
+            p.push("auth.sts.username_claim_name: must not be empty".into());
+        }
+        if self.authenticator_enabled() {
+            check_addr(&mut p, "authenticator.listen_address", &self.authenticator.listen_address);
+            self.authenticator.validate(&mut p);
+        }
+        if self.idp.enabled {
+            check_addr(&mut p, "idp.listen_address", &self.idp.listen_address);
+            self.idp.validate(&mut p);
+        }
+        p
+    }
+}
+
+fn check_addr(p: &mut Vec<String>, key: &str, value: &str) {
+    if value.parse::<SocketAddr>().is_err() {
+        p.push(format!("{key}: {value:?} is not an address of the form IP:PORT"));
+    }
+}

@@ -1,0 +1,268 @@
+//! Loading: defaults, then the YAML file, then `LAKESTS_*` environment variables; unknown keys
+//! and every semantic problem are collected and reported together.
+
+use std::fmt;
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::Config;
+
+/// Prefix of environment overrides.
+pub const ENV_PREFIX: &str = "LAKESTS_";
+
+/// `LAKESTS_*` variables that are not configuration keys: `LAKESTS_CONFIG` (the config file
+/// path) and anything starting with `LAKESTS_TEST_` (the test suite's own knobs).
+pub const RESERVED_ENV: &[&str] = &["LAKESTS_CONFIG"];
+
+/// Every problem found while loading, one per line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration ({} problem(s)):", self.0.len())?;
+        for p in &self.0 {
+            writeln!(f, "  - {p}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// The environment variable that overrides `key` (a dotted path): `LAKESTS_` + upper-cased
+/// path joined with `_`.
+pub fn env_var_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "_").to_uppercase())
+}
+
+/// Every configuration key, as a dotted path, with its default value. Lists and maps are single
+/// keys (set them whole, as YAML or JSON, from the environment).
+pub fn known_keys() -> Vec<(String, Value)> {
+    let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+    let mut out = Vec::new();
+    walk(&defaults, String::new(), &mut out);
+    out
+}
+
+fn walk(v: &Value, prefix: String, out: &mut Vec<(String, Value)>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, child) in m {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                walk(child, path, out);
+            }
+        }
+        _ => out.push((prefix, v.clone())),
+    }
+}
+
+impl Config {
+    /// Loads the configuration from an optional YAML file and the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        let text = match path {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+                ConfigErrors(vec![format!("cannot read the configuration file {}: {e}", p.display())])
+            })?),
+            None => None,
+        };
+        Self::from_sources(text.as_deref(), std::env::vars())
+    }
+
+    /// Loads from YAML text (if any) and the given environment, then validates.
+    pub fn from_sources(
+        yaml: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigErrors> {
+        let mut problems = Vec::new();
+        let mut tree = match yaml {
+            Some(text) if !text.trim().is_empty() => match serde_norway::from_str::<Value>(text) {
+                Ok(Value::Object(m)) => Value::Object(m),
+                Ok(Value::Null) => Value::Object(Map::new()),
+                Ok(_) => return Err(ConfigErrors(vec!["the configuration file must be a YAML mapping".into()])),
+                Err(e) => return Err(ConfigErrors(vec![format!("the configuration file is not valid YAML: {e}")])),
+            },
+            _ => Value::Object(Map::new()),
+        };
+        apply_env(&mut tree, env, &mut problems);
+
+        let mut unknown = Vec::new();
+        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+        let de = serde_ignored::Deserializer::new(tree, &mut on_unknown);
+        let parsed: Result<Config, _> = serde_path_to_error::deserialize(de);
+        for key in unknown {
+            problems.push(format!("{key}: unknown key"));
+        }
+        match parsed {
+            Ok(cfg) => {
+                problems.extend(cfg.validate());
+                if problems.is_empty() { Ok(cfg) } else { Err(ConfigErrors(problems)) }
+            }
+            Err(e) => {
+                let path = e.path().to_string();
+                problems.push(format!("{path}: {}", e.into_inner()));
+                Err(ConfigErrors(problems))
+            }
+        }
+    }
+}
+
+fn apply_env(tree: &mut Value, env: impl IntoIterator<Item = (String, String)>, problems: &mut Vec<String>) {
+    let keys = known_keys();
+    let mut vars: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+        .filter(|(k, _)| !RESERVED_ENV.contains(&k.as_str()) && !k.starts_with("LAKESTS_TEST_"))
+        .collect();
+    vars.sort();
+    for (name, raw) in vars {
+        let Some((key, default)) = keys.iter().find(|(k, _)| env_var_name(k) == name) else {
+            problems.push(format!("{name}: environment variable names no configuration key"));
+            continue;
+        };
+        let value = match coerce(&raw, default) {
+            Ok(v) => v,
+            Err(why) => {
+                problems.push(format!("{name} (for {key}): {why}"));
+                continue;
+            }
+        };
+        set_path(tree, key, value);
+    }
+}
+
+/// Environment values are text: read them as the default's type (numbers, booleans, lists and
+/// maps as YAML), everything else as a plain string, so a secret like `123` stays a string.
+fn coerce(raw: &str, default: &Value) -> Result<Value, String> {
+    match default {
+        Value::Bool(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => Ok(Value::Bool(true)),
+            "false" | "0" | "no" => Ok(Value::Bool(false)),
+            _ => Err(format!("{raw:?} is not a boolean")),
+        },
+        Value::Number(_) => serde_json::from_str::<serde_json::Number>(raw.trim())
+            .map(Value::Number)
+            .map_err(|_| format!("{raw:?} is not a number")),
+        Value::Array(_) | Value::Object(_) => {
+            serde_norway::from_str::<Value>(raw).map_err(|e| format!("not valid YAML/JSON: {e}"))
+        }
+        _ => Ok(Value::String(raw.to_owned())),
+    }
+}
+
+fn set_path(tree: &mut Value, key: &str, value: Value) {
+    let mut node = tree;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        let Value::Object(map) = node else { return };
+        if i == parts.len() - 1 {
+            map.insert((*part).to_owned(), value);
+            return;
+        }
+        node = map.entry((*part).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+    }
+
+    const MINIMAL: &str = "auth:\n  encrypt:\n    secret_key: k\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n";
+
+    #[test]
+    fn environment_overrides_the_file_with_lakefs_style_names() {
+        let cfg = Config::from_sources(
+            Some(MINIMAL),
+            env(&[
+                ("LAKESTS_AUTH_ENCRYPT_SECRET_KEY", "123"),
+                ("LAKESTS_AUTH_STS_MAX_TTL_SECONDS", "7200"),
+                ("LAKESTS_AUTH_STS_AUTO_CREATE_USERS", "true"),
+                ("LAKESTS_AUTH_COOKIE_AUTH_VERIFICATION_DEFAULT_INITIAL_GROUPS", "[a, b]"),
+                ("LAKESTS_CONFIG", "ignored.yaml"),
+                ("LAKESTS_TEST_ANYTHING", "ignored"),
+                ("PATH", "/bin"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(cfg.auth.encrypt.secret_key.unwrap().expose(), "123");
+        assert_eq!(cfg.auth.sts.max_ttl_seconds, 7200);
+        assert!(cfg.auth.sts.auto_create_users);
+        assert_eq!(cfg.auth.cookie_auth_verification.default_initial_groups, vec!["a", "b"]);
+    }
+
+    #[test]
+    fn every_problem_is_listed_at_once() {
+        let yaml = "listen_addres: x\nauth:\n  sts:\n    default_ttl_seconds: 0\n  bogus: 1\n";
+        let err = Config::from_sources(Some(yaml), env(&[("LAKESTS_NO_SUCH_KEY", "1")])).unwrap_err();
+        let text = err.to_string();
+        for needle in [
+            "listen_addres: unknown key",
+            "auth.bogus: unknown key",
+            "LAKESTS_NO_SUCH_KEY",
+            "auth.encrypt.secret_key: required",
+            "auth.sts.default_ttl_seconds: must be positive",
+            "auth.authentication_api.endpoint: required",
+        ] {
+            assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn type_errors_name_the_key() {
+        let yaml = format!("{MINIMAL}  sts:\n    max_ttl_seconds: lots\n");
+        let err = Config::from_sources(Some(&yaml), env(&[])).unwrap_err().to_string();
+        assert!(err.contains("auth.sts.max_ttl_seconds"), "{err}");
+        let err = Config::from_sources(Some(MINIMAL), env(&[("LAKESTS_AUTH_STS_MAX_TTL_SECONDS", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a number"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_reach_debug_output() {
+        let cfg = Config::from_sources(
+            Some(MINIMAL),
+            env(&[("LAKESTS_AUTH_ENCRYPT_SECRET_KEY", "very-secret-value")]),
+        )
+        .unwrap();
+        assert!(!format!("{cfg:?}").contains("very-secret-value"));
+    }
+
+    #[test]
+    fn the_example_parses_and_is_valid() {
+        let cfg = Config::from_sources(Some(crate::EXAMPLE), env(&[])).unwrap();
+        assert!(cfg.authenticator_enabled());
+    }
+
+    #[test]
+    fn env_names_follow_lakefs_convention() {
+        assert_eq!(env_var_name("auth.encrypt.secret_key"), "LAKESTS_AUTH_ENCRYPT_SECRET_KEY");
+        let keys: Vec<String> = known_keys().into_iter().map(|(k, _)| k).collect();
+        for k in [
+            "listen_address",
+            "database.type",
+            "database.sqlite.path",
+            "database.postgres.connection_string",
+            "auth.encrypt.secret_key",
+            "auth.authentication_api.endpoint",
+            "auth.cookie_auth_verification.validate_id_token_claims",
+            "auth.sts.default_ttl_seconds",
+            "auth.sts.max_ttl_seconds",
+            "auth.sts.auto_create_users",
+            "authenticator.listen_address",
+            "authenticator.providers",
+            "idp.enabled",
+            "idp.listen_address",
+        ] {
+            assert!(keys.iter().any(|x| x == k), "missing key {k}");
+        }
+    }
+}

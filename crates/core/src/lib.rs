@@ -1,0 +1,16 @@
+//! The domain of lakests, free of HTTP and SQL: the clock, lakeFS token minting and
+//! verification, claim handling, the [`Store`](store::Store) and
+//! [`Authenticator`](authenticator::Authenticator) traits, and the STS login use case.
+
+pub mod authenticator;
+pub mod claims;
+pub mod clock;
+pub mod store;
+pub mod sts;
+pub mod token;
+pub mod user;
+
+pub use authenticator::{Authenticator, AuthenticatorError, RequestContext};
+pub use claims::Claims;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use store::{Grant, LoginAudit, LoginOutcome, Store, StoreError, UserRecord};

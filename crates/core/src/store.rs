@@ -1,0 +1,139 @@
+//! The storage port: one trait, implemented by the SQLite and PostgreSQL backends of
+//! `lakests-store`, which both pass the same conformance suite.
+
+use async_trait::async_trait;
+
+/// A user of the directory, as lakeFS knows users, plus the external id STS login maps to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// The lakeFS username (`sub` of minted tokens, `id` of `GET /api/v1/user`).
+    pub username: String,
+    /// The identity provider's subject this user is mapped to; unique when set.
+    pub external_id: Option<String>,
+    /// E-mail address.
+    pub email: Option<String>,
+    /// Display name.
+    pub friendly_name: Option<String>,
+    /// Group names, sorted and without duplicates.
+    pub groups: Vec<String>,
+    /// Unix seconds of creation.
+    pub created_at: i64,
+}
+
+/// Whether a login attempt succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// A token was minted.
+    Success,
+    /// The login was refused or failed.
+    Failure,
+}
+
+impl LoginOutcome {
+    /// `"success"` or `"failure"`, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Success => "success",
+            LoginOutcome::Failure => "failure",
+        }
+    }
+
+    /// Parses the stored form.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "success" => Some(LoginOutcome::Success),
+            "failure" => Some(LoginOutcome::Failure),
+            _ => None,
+        }
+    }
+}
+
+/// One audit record per login attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAudit {
+    /// Unix seconds.
+    pub at: i64,
+    /// Outcome.
+    pub outcome: LoginOutcome,
+    /// Why (for a failure) or how (for a success, e.g. "token minted").
+    pub reason: String,
+    /// The `sub` claim, when the authenticator returned one.
+    pub external_id: Option<String>,
+    /// The lakeFS user, when one was resolved.
+    pub username: Option<String>,
+    /// The client's address as the server saw it.
+    pub client_addr: Option<String>,
+    /// The request id (`X-Request-ID`).
+    pub request_id: String,
+}
+
+/// A short-lived, single-use record: an authenticator login session (PKCE verifier and nonce
+/// kept server-side) or a development IdP authorization code. `kind` namespaces the keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Namespace, e.g. `"login_session"` or `"idp_code"`.
+    pub kind: String,
+    /// The key within the namespace (a state value or a code).
+    pub key: String,
+    /// Opaque payload, typically JSON.
+    pub payload: String,
+    /// Unix seconds after which the grant is gone.
+    pub expires_at: i64,
+}
+
+impl std::fmt::Debug for Grant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Grant")
+            .field("kind", &self.kind)
+            .field("key", &"[redacted]")
+            .field("payload", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// Storage failures. Messages are for logs and operators, never for HTTP bodies.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique key (username, external id, grant key) is taken.
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    /// The database failed or is unreachable.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Everything lakests keeps: the user directory, login audit records and single-use grants.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks the connection.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Creates a user. [`StoreError::AlreadyExists`] when the username or the external id is
+    /// taken.
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// The user with this username.
+    async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// The user mapped to this external id.
+    async fn find_user_by_external_id(&self, external_id: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// All users, ordered by username.
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Removes a user and its group memberships; false when there was none.
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError>;
+    /// Sets a user's friendly name; false when there is no such user.
+    async fn set_friendly_name(&self, username: &str, friendly_name: Option<&str>) -> Result<bool, StoreError>;
+
+    /// Appends a login audit record.
+    async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError>;
+    /// The newest `limit` audit records, newest first.
+    async fn list_audit(&self, limit: u32) -> Result<Vec<LoginAudit>, StoreError>;
+
+    /// Stores a grant. [`StoreError::AlreadyExists`] when (kind, key) is taken.
+    async fn put_grant(&self, grant: &Grant) -> Result<(), StoreError>;
+    /// Removes and returns the grant if it exists and `expires_at > now`. Atomic: of two
+    /// concurrent takes (from any replica) at most one gets it. An expired grant is removed
+    /// and not returned.
+    async fn take_grant(&self, kind: &str, key: &str, now: i64) -> Result<Option<Grant>, StoreError>;
+    /// Removes every grant with `expires_at <= now`; returns how many.
+    async fn purge_expired_grants(&self, now: i64) -> Result<u64, StoreError>;
+}

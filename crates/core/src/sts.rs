@@ -1,0 +1,344 @@
+//! The STS login use case, in lakeFS's order (WIRE.md §2): authenticate the code, check the
+//! required claims, require `sub`, resolve (or provision) the user, mint the token. Every
+//! attempt leaves one audit record.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lakests_api::{AuthenticationToken, AuthenticatorStsRequest, StsAuthRequest};
+
+use crate::authenticator::{Authenticator, AuthenticatorError, RequestContext};
+use crate::claims::{self, Claims};
+use crate::clock::Clock;
+use crate::store::{LoginAudit, LoginOutcome, Store, StoreError, UserRecord};
+use crate::token::{TokenError, TokenIssuer};
+use crate::user::check_name;
+
+/// Largest accepted `code`, in bytes.
+pub const MAX_CODE_LEN: usize = 4096;
+/// Largest accepted `state`, in bytes.
+pub const MAX_STATE_LEN: usize = 4096;
+/// Largest accepted `redirect_uri`, in bytes.
+pub const MAX_REDIRECT_URI_LEN: usize = 2048;
+
+/// How unknown identities become users (lakeFS's OIDC provisioning rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provisioning {
+    /// Claim whose value becomes the username (default `sub`).
+    pub username_claim: String,
+    /// Claim whose value becomes the friendly name.
+    pub friendly_name_claim: Option<String>,
+    /// Claim with comma-separated initial groups.
+    pub initial_groups_claim: Option<String>,
+    /// Groups when the claim is absent or not configured.
+    pub default_initial_groups: Vec<String>,
+}
+
+/// Policy of the STS server, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsPolicy {
+    /// TTL when the request names none.
+    pub default_ttl_seconds: i64,
+    /// Largest TTL granted; larger requests are clamped.
+    pub max_ttl_seconds: i64,
+    /// lakeFS's `validate_id_token_claims`: claim -> required exact value.
+    pub required_claims: BTreeMap<String, String>,
+    /// `Some` when unknown identities are provisioned automatically.
+    pub provisioning: Option<Provisioning>,
+    /// Update a known user's friendly name from the claim on every login.
+    pub persist_friendly_name: bool,
+}
+
+impl Default for StsPolicy {
+    fn default() -> Self {
+        Self {
+            default_ttl_seconds: 3600,
+            max_ttl_seconds: 43_200,
+            required_claims: BTreeMap::new(),
+            provisioning: None,
+            persist_friendly_name: false,
+        }
+    }
+}
+
+/// A successful login.
+#[derive(Debug, Clone)]
+pub struct StsGrant {
+    /// What the client receives.
+    pub token: AuthenticationToken,
+    /// The TTL actually granted, after clamping.
+    pub granted_ttl_seconds: i64,
+    /// The user the token is for.
+    pub username: String,
+}
+
+/// Why a login failed. 4xx messages are safe for the client; others are generic on the wire.
+#[derive(Debug, thiserror::Error)]
+pub enum StsError {
+    /// 400.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// 401.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 409 (passed through from the authenticator).
+    #[error("{0}")]
+    Conflict(String),
+    /// The authenticator failed (5xx).
+    #[error("authenticator: {0}")]
+    Authenticator(AuthenticatorError),
+    /// Storage failed (500).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Token signing failed (500).
+    #[error("token: {0}")]
+    Token(TokenError),
+}
+
+/// Why a bearer token was refused on an API call.
+#[derive(Debug, thiserror::Error)]
+pub enum BearerError {
+    /// Bad, expired or foreign token, or a removed user: 401.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// Storage failed: 500.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The STS server's use cases.
+pub struct StsService {
+    store: Arc<dyn Store>,
+    authenticator: Arc<dyn Authenticator>,
+    tokens: TokenIssuer,
+    clock: Arc<dyn Clock>,
+    policy: StsPolicy,
+}
+
+impl StsService {
+    /// Wires the use case.
+    pub fn new(
+        store: Arc<dyn Store>,
+        authenticator: Arc<dyn Authenticator>,
+        tokens: TokenIssuer,
+        clock: Arc<dyn Clock>,
+        policy: StsPolicy,
+    ) -> Self {
+        Self {
+            store,
+            authenticator,
+            tokens,
+            clock,
+            policy,
+        }
+    }
+
+    /// The store behind the service.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// `POST /api/v1/sts/login`. Records one audit entry whatever the outcome.
+    pub async fn login(&self, req: &StsAuthRequest, ctx: &RequestContext) -> Result<StsGrant, StsError> {
+        let mut audit = LoginAudit {
+            at: self.clock.now(),
+            outcome: LoginOutcome::Failure,
+            reason: String::new(),
+            external_id: None,
+            username: None,
+            client_addr: ctx.client_addr.clone(),
+            request_id: ctx.request_id.clone(),
+        };
+        let result = self.login_inner(req, ctx, &mut audit).await;
+        match &result {
+            Ok(grant) => {
+                audit.outcome = LoginOutcome::Success;
+                audit.reason = format!("token minted for {} s", grant.granted_ttl_seconds);
+            }
+            Err(e) => audit.reason = audit_reason(e),
+        }
+        if let Err(e) = self.store.append_audit(&audit).await {
+            // A login must not succeed without its audit record.
+            tracing::error!(error = %e, "could not write the login audit record");
+            if result.is_ok() {
+                return Err(StsError::Store(e));
+            }
+        }
+        result
+    }
+
+    async fn login_inner(
+        &self,
+        req: &StsAuthRequest,
+        ctx: &RequestContext,
+        audit: &mut LoginAudit,
+    ) -> Result<StsGrant, StsError> {
+        check_request(req)?;
+        let ttl = self.granted_ttl(req.ttl_seconds)?;
+
+        // 1. Authenticate the code.
+        let claims = self
+            .authenticator
+            .sts_login(&AuthenticatorStsRequest::from(req), ctx)
+            .await
+            .map_err(|e| match e {
+                AuthenticatorError::InvalidRequest(m) => StsError::InvalidRequest(m),
+                AuthenticatorError::Unauthorized(m) => StsError::Unauthorized(m),
+                AuthenticatorError::Conflict(m) => StsError::Conflict(m),
+                other => StsError::Authenticator(other),
+            })?;
+        audit.external_id = claims.get("sub").cloned();
+
+        // 2. validate_id_token_claims.
+        if let Some(name) = claims::first_mismatch(&claims, &self.policy.required_claims) {
+            return Err(StsError::Unauthorized(format!(
+                "claim {name:?} is missing or does not have the required value"
+            )));
+        }
+
+        // 3. `sub` is the external id.
+        let sub = match claims.get("sub") {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => return Err(StsError::Unauthorized("the ID token has no sub claim".into())),
+        };
+
+        // 4. Resolve the user.
+        let user = match self.store.find_user_by_external_id(&sub).await? {
+            Some(user) => {
+                self.refresh_friendly_name(&user, &claims).await?;
+                user
+            }
+            None => self.provision(&sub, &claims).await?,
+        };
+        audit.username = Some(user.username.clone());
+
+        // 5. Mint.
+        let now = self.clock.now();
+        let (token, minted) = self.tokens.mint(&user.username, now, ttl).map_err(StsError::Token)?;
+        tracing::info!(user = %user.username, ttl, "sts login succeeded");
+        Ok(StsGrant {
+            token: AuthenticationToken {
+                token,
+                token_expiration: minted.exp,
+            },
+            granted_ttl_seconds: ttl,
+            username: user.username,
+        })
+    }
+
+    /// The TTL to grant: the default when none is asked, clamped to the maximum, 400 when
+    /// not positive.
+    pub fn granted_ttl(&self, requested: Option<i64>) -> Result<i64, StsError> {
+        match requested {
+            None => Ok(self.policy.default_ttl_seconds.min(self.policy.max_ttl_seconds)),
+            Some(t) if t <= 0 => Err(StsError::InvalidRequest(
+                "ttl_seconds must be a positive number of seconds".into(),
+            )),
+            Some(t) => Ok(t.min(self.policy.max_ttl_seconds)),
+        }
+    }
+
+    async fn refresh_friendly_name(&self, user: &UserRecord, claims: &Claims) -> Result<(), StsError> {
+        if !self.policy.persist_friendly_name {
+            return Ok(());
+        }
+        let Some(claim) = self.policy.provisioning.as_ref().and_then(|p| p.friendly_name_claim.as_ref()) else {
+            return Ok(());
+        };
+        if let Some(name) = claims.get(claim) {
+            if user.friendly_name.as_deref() != Some(name.as_str()) {
+                self.store.set_friendly_name(&user.username, Some(name)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn provision(&self, sub: &str, claims: &Claims) -> Result<UserRecord, StsError> {
+        let Some(p) = &self.policy.provisioning else {
+            return Err(StsError::Unauthorized("no user is mapped to this identity".into()));
+        };
+        let username = claims.get(&p.username_claim).cloned().ok_or_else(|| {
+            StsError::Unauthorized(format!(
+                "cannot create a user: the ID token has no {:?} claim",
+                p.username_claim
+            ))
+        })?;
+        check_name("username", &username)
+            .map_err(|e| StsError::Unauthorized(format!("cannot create a user: {e}")))?;
+        let mut groups = match p.initial_groups_claim.as_ref().and_then(|c| claims.get(c)) {
+            Some(v) => claims::split_groups(v),
+            None => p.default_initial_groups.clone(),
+        };
+        groups.sort();
+        groups.dedup();
+        let user = UserRecord {
+            username,
+            external_id: Some(sub.to_owned()),
+            email: claims.get("email").cloned(),
+            friendly_name: p.friendly_name_claim.as_ref().and_then(|c| claims.get(c)).cloned(),
+            groups,
+            created_at: self.clock.now(),
+        };
+        match self.store.create_user(&user).await {
+            Ok(()) => {
+                tracing::info!(user = %user.username, "provisioned a user on first login");
+                Ok(user)
+            }
+            // A concurrent first login of the same identity created it: use that one.
+            Err(StoreError::AlreadyExists(_)) => match self.store.find_user_by_external_id(sub).await? {
+                Some(existing) => Ok(existing),
+                None => Err(StsError::Unauthorized(
+                    "cannot create a user: the username is taken by another identity".into(),
+                )),
+            },
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Resolves the user of a bearer token (`GET /api/v1/user` and every authenticated call).
+    pub async fn authenticate_bearer(&self, token: &str) -> Result<UserRecord, BearerError> {
+        let claims = self
+            .tokens
+            .verify(token, self.clock.now())
+            .map_err(|e| BearerError::Unauthorized(token_error_message(&e)))?;
+        self.store
+            .get_user(&claims.sub)
+            .await?
+            .ok_or(BearerError::Unauthorized("the token's user does not exist"))
+    }
+}
+
+fn token_error_message(e: &TokenError) -> &'static str {
+    match e {
+        TokenError::Expired => "token expired",
+        TokenError::WrongAudience => "token audience is not accepted",
+        TokenError::Invalid | TokenError::Signing => "invalid token",
+    }
+}
+
+fn check_request(req: &StsAuthRequest) -> Result<(), StsError> {
+    for (field, value, max) in [
+        ("code", &req.code, MAX_CODE_LEN),
+        ("state", &req.state, MAX_STATE_LEN),
+        ("redirect_uri", &req.redirect_uri, MAX_REDIRECT_URI_LEN),
+    ] {
+        if value.is_empty() {
+            return Err(StsError::InvalidRequest(format!("{field} must not be empty")));
+        }
+        if value.len() > max {
+            return Err(StsError::InvalidRequest(format!("{field} is longer than {max} bytes")));
+        }
+    }
+    Ok(())
+}
+
+fn audit_reason(e: &StsError) -> String {
+    match e {
+        StsError::InvalidRequest(m) => format!("invalid request: {m}"),
+        StsError::Unauthorized(m) => format!("unauthorized: {m}"),
+        StsError::Conflict(m) => format!("conflict: {m}"),
+        StsError::Authenticator(e) => format!("authenticator failed: {e}"),
+        StsError::Store(_) => "storage failed".into(),
+        StsError::Token(_) => "token signing failed".into(),
+    }
+}

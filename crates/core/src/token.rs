@@ -1,0 +1,230 @@
+//! lakeFS login tokens: HS256 JWTs keyed with `auth.encrypt.secret_key` (WIRE.md §4).
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// The `iss` lakeFS puts in its login tokens.
+pub const ISSUER: &str = "auth";
+/// The `aud` lakeFS puts in (and requires of) its login tokens.
+pub const AUDIENCE: &str = "login";
+
+/// The claims of a lakeFS login token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenClaims {
+    /// A random UUID.
+    #[serde(default)]
+    pub jti: String,
+    /// Always [`ISSUER`] in tokens we mint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    /// The username.
+    pub sub: String,
+    /// [`AUDIENCE`]; lakeFS accepts a token without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<Audience>,
+    /// Issued at, Unix seconds.
+    #[serde(default)]
+    pub iat: i64,
+    /// Expiry, Unix seconds; required.
+    pub exp: i64,
+}
+
+/// `aud` as JWT allows it: one string or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    /// A single audience.
+    One(String),
+    /// Several audiences.
+    Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, want: &str) -> bool {
+        match self {
+            Audience::One(a) => a == want,
+            Audience::Many(v) => v.iter().any(|a| a == want),
+        }
+    }
+}
+
+/// Why a bearer token was refused. The messages are safe to send to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    /// Not a JWT, an unsupported algorithm (including `none`), or a bad signature.
+    #[error("invalid token")]
+    Invalid,
+    /// `exp` is in the past.
+    #[error("token expired")]
+    Expired,
+    /// `aud` is present and is not "login".
+    #[error("token audience is not accepted")]
+    WrongAudience,
+    /// The token could not be created (should not happen with a valid key).
+    #[error("token could not be signed")]
+    Signing,
+}
+
+/// Mints and verifies lakeFS tokens with one secret key.
+#[derive(Clone)]
+pub struct TokenIssuer {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for TokenIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenIssuer([redacted])")
+    }
+}
+
+impl TokenIssuer {
+    /// A token issuer keyed with the raw bytes of `secret_key`, as lakeFS keys its tokens.
+    pub fn new(secret_key: &SecretString) -> Self {
+        let bytes = secret_key.expose_secret().as_bytes();
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+        }
+    }
+
+    /// Mints a token for `username`, valid from `now` for `ttl_seconds`.
+    pub fn mint(&self, username: &str, now: i64, ttl_seconds: i64) -> Result<(String, TokenClaims), TokenError> {
+        let claims = TokenClaims {
+            jti: uuid::Uuid::new_v4().to_string(),
+            iss: Some(ISSUER.to_owned()),
+            sub: username.to_owned(),
+            aud: Some(Audience::One(AUDIENCE.to_owned())),
+            iat: now,
+            exp: now.saturating_add(ttl_seconds),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .map_err(|_| TokenError::Signing)?;
+        Ok((token, claims))
+    }
+
+    /// Verifies a token the way lakeFS does: HS256/384/512 only, a valid signature, `exp`
+    /// required and in the future at `now`, `aud` absent or "login", `sub` present.
+    pub fn verify(&self, token: &str, now: i64) -> Result<TokenClaims, TokenError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.algorithms = vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
+        // Time and audience are checked below against the injected clock and lakeFS's rule.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.leeway = 0;
+        validation.required_spec_claims = ["exp".to_owned(), "sub".to_owned()].into();
+        let data = jsonwebtoken::decode::<TokenClaims>(token, &self.decoding, &validation)
+            .map_err(|_| TokenError::Invalid)?;
+        let claims = data.claims;
+        if claims.exp <= now {
+            return Err(TokenError::Expired);
+        }
+        if let Some(aud) = &claims.aud {
+            if !aud.contains(AUDIENCE) {
+                return Err(TokenError::WrongAudience);
+            }
+        }
+        if claims.sub.is_empty() {
+            return Err(TokenError::Invalid);
+        }
+        Ok(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64_helpers::*;
+
+    mod base64_helpers {
+        /// Unpadded base64url, enough to forge test tokens without another dependency.
+        pub fn b64url(data: &[u8]) -> String {
+            const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in data.chunks(3) {
+                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+                for i in 0..=chunk.len() {
+                    out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
+                }
+            }
+            out
+        }
+    }
+
+    fn issuer(key: &str) -> TokenIssuer {
+        TokenIssuer::new(&SecretString::from(key.to_owned()))
+    }
+
+    #[test]
+    fn minted_token_has_lakefs_claims_and_verifies() {
+        let t = issuer("s3cr3t");
+        let (token, claims) = t.mint("alice", 1_000, 3600).unwrap();
+        assert_eq!(claims.exp, 4_600);
+        assert_eq!(claims.iss.as_deref(), Some("auth"));
+        let got = t.verify(&token, 1_001).unwrap();
+        assert_eq!(got.sub, "alice");
+        assert_eq!(got.aud, Some(Audience::One("login".into())));
+        // The header is exactly lakeFS's.
+        let header = token.split('.').next().unwrap();
+        assert_eq!(header, b64url(br#"{"typ":"JWT","alg":"HS256"}"#));
+    }
+
+    #[test]
+    fn verify_rejects_expiry_wrong_key_and_wrong_audience() {
+        let t = issuer("s3cr3t");
+        let (token, _) = t.mint("alice", 1_000, 10).unwrap();
+        assert_eq!(t.verify(&token, 1_010), Err(TokenError::Expired));
+        assert_eq!(issuer("other").verify(&token, 1_001), Err(TokenError::Invalid));
+
+        let other_aud = TokenClaims {
+            jti: "x".into(),
+            iss: Some("auth".into()),
+            sub: "alice".into(),
+            aud: Some(Audience::One("other".into())),
+            iat: 1_000,
+            exp: 2_000,
+        };
+        let forged = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &other_aud,
+            &EncodingKey::from_secret(b"s3cr3t"),
+        )
+        .unwrap();
+        assert_eq!(t.verify(&forged, 1_001), Err(TokenError::WrongAudience));
+    }
+
+    #[test]
+    fn verify_rejects_alg_none_and_garbage() {
+        let t = issuer("s3cr3t");
+        let body = b64url(br#"{"sub":"alice","aud":"login","exp":99999999999,"jti":"x"}"#);
+        let none = format!("{}.{}.", b64url(br#"{"alg":"none","typ":"JWT"}"#), body);
+        assert_eq!(t.verify(&none, 1), Err(TokenError::Invalid));
+        assert_eq!(t.verify("not-a-jwt", 1), Err(TokenError::Invalid));
+        assert_eq!(t.verify("", 1), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn verify_accepts_a_token_without_audience_like_lakefs() {
+        #[derive(Serialize)]
+        struct NoAud {
+            sub: &'static str,
+            exp: i64,
+        }
+        let t = issuer("k");
+        let tok = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &NoAud { sub: "bob", exp: 50 },
+            &EncodingKey::from_secret(b"k"),
+        )
+        .unwrap();
+        assert_eq!(t.verify(&tok, 10).unwrap().sub, "bob");
+    }
+
+    #[test]
+    fn debug_never_prints_the_key() {
+        assert_eq!(format!("{:?}", issuer("topsecret")), "TokenIssuer([redacted])");
+    }
+}

@@ -1,0 +1,260 @@
+//! HTTP pieces every lakests role shares: the `{"message"}` error shape, a JSON extractor whose
+//! rejections use that shape, request ids on every log line, body limits, JSON 404/405, panic
+//! containment, and serving with graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use lakests_api::ErrorBody;
+use serde::de::DeserializeOwned;
+use tracing::Instrument;
+
+/// Largest request body accepted by every role, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The request-id header lakeFS propagates.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// An error answered as `{"message": ...}` with a status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Client-safe message.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with any status.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 400.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// 500 with a generic message; log the cause before answering.
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(ErrorBody::new(self.message))).into_response()
+    }
+}
+
+/// `axum::Json`, but every rejection is an [`ApiError`] that names the problem without echoing
+/// the body: 400 for bad JSON, wrong types and missing fields, 413 over [`MAX_BODY_BYTES`], 415
+/// without a JSON content type.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(AppJson(v)),
+            Err(rejection) => Err(json_rejection(&rejection)),
+        }
+    }
+}
+
+fn json_rejection(r: &JsonRejection) -> ApiError {
+    match r {
+        JsonRejection::JsonDataError(e) => ApiError::bad_request(format!(
+            "invalid request body: {}",
+            describe_data_error(&e.body_text())
+        )),
+        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("invalid request body: not valid JSON"),
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        ),
+        JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+        ),
+        _ => ApiError::bad_request("invalid request body"),
+    }
+}
+
+/// Keeps the field name and the expected type of a serde error, drops the offending value (it
+/// may be a code or a token).
+fn describe_data_error(text: &str) -> String {
+    let msg = text
+        .strip_prefix("Failed to deserialize the JSON body into the target type: ")
+        .unwrap_or(text);
+    let msg = msg.split(" at line ").next().unwrap_or(msg);
+    if let Some(i) = msg.find("missing field ") {
+        return msg[i..].to_owned();
+    }
+    for marker in [": invalid type", ": invalid value", "invalid type", "invalid value"] {
+        if let Some(i) = msg.find(marker) {
+            let field = if marker.starts_with(':') { format!("{}: ", &msg[..i]) } else { String::new() };
+            let expected = msg.rsplit_once(", expected ").map(|(_, e)| e).unwrap_or("another type");
+            return format!("{field}wrong type, expected {expected}").chars().take(200).collect();
+        }
+    }
+    if let Some(i) = msg.find("unknown variant").or_else(|| msg.find("unknown field")) {
+        return msg[i..].split(", expected").next().unwrap_or("").chars().take(200).collect();
+    }
+    "the body does not match the expected shape".into()
+}
+
+/// The request id of the current request (from `X-Request-ID`, or generated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for RequestId {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(uuid::Uuid::new_v4().to_string())))
+    }
+}
+
+fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty()
+        && s.len() <= 128
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b));
+    ok.then(|| s.to_owned())
+}
+
+/// Takes the caller's `X-Request-ID` (when it is short and plain) or makes one, runs the
+/// request inside a span that carries it, logs one line per request, and echoes the id.
+async fn request_context(mut req: Request, next: Next) -> Response {
+    let id = req
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(acceptable_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+    let started = Instant::now();
+    let mut resp = next.run(req).instrument(span.clone()).await;
+    let status = resp.status().as_u16();
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::warn!(status, elapsed_ms, "request finished");
+        } else {
+            tracing::info!(status, elapsed_ms, "request finished");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    resp
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not found")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::internal().into_response()
+}
+
+/// Adds what every role needs: JSON 404/405, the body limit, request ids and logging, and
+/// panic containment (a panic answers 500, never a dropped connection).
+pub fn with_common_layers(router: Router) -> Router {
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(request_context))
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish. Handlers can extract `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested; finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_errors_keep_the_field_and_drop_the_value() {
+        let t = "Failed to deserialize the JSON body into the target type: code: invalid type: integer `123456`, expected a string at line 1 column 12";
+        let d = describe_data_error(t);
+        assert!(!d.contains("123456"), "{d}");
+        assert_eq!(d, "code: wrong type, expected a string");
+        let t = "Failed to deserialize the JSON body into the target type: missing field `state` at line 1 column 20";
+        assert_eq!(describe_data_error(t), "missing field `state`");
+    }
+
+    #[test]
+    fn hostile_request_ids_are_replaced() {
+        assert!(acceptable_request_id(&HeaderValue::from_static("abc-123")).is_some());
+        assert!(acceptable_request_id(&HeaderValue::from_static("a b")).is_none());
+        let long = HeaderValue::from_str(&"a".repeat(200)).unwrap();
+        assert!(acceptable_request_id(&long).is_none());
+    }
+}
