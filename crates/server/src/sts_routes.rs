@@ -1,0 +1,127 @@
+//! The STS server role: the lakeFS API paths a lakeFS client touches during and after STS
+//! login.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use lakests_api::{Config as ApiConfig, CurrentUser, StsAuthRequest, User, VersionConfig};
+use lakests_core::sts::{BearerError, StsError, StsService};
+use lakests_core::{AuthenticatorError, RequestContext};
+use lakests_http::{ApiError, AppJson, RequestId};
+
+use crate::app::GRANTED_TTL_HEADER;
+
+/// Longest bearer token looked at; longer ones are refused without parsing.
+const MAX_BEARER_LEN: usize = 8 * 1024;
+
+pub(crate) fn router(service: Arc<StsService>) -> Router {
+    let api = Router::new()
+        .route("/api/v1/sts/login", post(sts_login))
+        .route("/api/v1/user", get(current_user))
+        .route("/api/v1/healthcheck", get(healthcheck))
+        .route("/api/v1/config", get(config))
+        .with_state(service);
+    lakests_http::with_common_layers(api)
+}
+
+async fn sts_login(
+    State(service): State<Arc<StsService>>,
+    RequestId(request_id): RequestId,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    AppJson(req): AppJson<StsAuthRequest>,
+) -> Result<Response, ApiError> {
+    let ctx = RequestContext {
+        request_id,
+        client_addr: Some(peer.ip().to_string()),
+    };
+    let grant = service.login(&req, &ctx).await.map_err(sts_error)?;
+    let mut resp = Json(grant.token).into_response();
+    resp.headers_mut()
+        .insert(GRANTED_TTL_HEADER, HeaderValue::from(grant.granted_ttl_seconds));
+    Ok(resp)
+}
+
+fn sts_error(e: StsError) -> ApiError {
+    match e {
+        StsError::InvalidRequest(m) => ApiError::bad_request(m),
+        StsError::Unauthorized(m) => ApiError::unauthorized(m),
+        StsError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+        StsError::Authenticator(e) => {
+            tracing::error!(error = %e, "the authenticator failed");
+            match e {
+                AuthenticatorError::Timeout(_) => {
+                    ApiError::new(StatusCode::GATEWAY_TIMEOUT, "the authenticator did not answer in time")
+                }
+                AuthenticatorError::Internal(_) => ApiError::internal(),
+                _ => ApiError::new(StatusCode::BAD_GATEWAY, "the authenticator is unavailable"),
+            }
+        }
+        StsError::Store(e) => {
+            tracing::error!(error = %e, "storage failed during login");
+            ApiError::internal()
+        }
+        StsError::Token(e) => {
+            tracing::error!(error = %e, "token signing failed");
+            ApiError::internal()
+        }
+    }
+}
+
+async fn current_user(
+    State(service): State<Arc<StsService>>,
+    headers: HeaderMap,
+) -> Result<Json<CurrentUser>, ApiError> {
+    let token = bearer(&headers)?;
+    let user = service.authenticate_bearer(token).await.map_err(|e| match e {
+        BearerError::Unauthorized(m) => ApiError::unauthorized(m),
+        BearerError::Store(e) => {
+            tracing::error!(error = %e, "storage failed while authenticating a token");
+            ApiError::internal()
+        }
+    })?;
+    Ok(Json(CurrentUser {
+        user: User {
+            id: user.username,
+            creation_date: user.created_at,
+            friendly_name: user.friendly_name,
+            email: user.email,
+        },
+    }))
+}
+
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("invalid Authorization header"))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("invalid Authorization header"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::unauthorized("only Bearer tokens are accepted"));
+    }
+    let token = token.trim();
+    if token.is_empty() || token.len() > MAX_BEARER_LEN {
+        return Err(ApiError::unauthorized("invalid token"));
+    }
+    Ok(token)
+}
+
+async fn healthcheck() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn config() -> Json<ApiConfig> {
+    Json(ApiConfig {
+        version_config: VersionConfig {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        },
+    })
+}
