@@ -146,7 +146,10 @@ impl AuthenticatorConfig {
         }
         if let Some(ca) = &self.ca_file {
             if !ca.is_file() {
-                p.push(format!("authenticator.ca_file: {} is not a readable file", ca.display()));
+                p.push(format!(
+                    "authenticator.ca_file: {} is not a readable file",
+                    ca.display()
+                ));
             }
         }
         let mut names = std::collections::BTreeSet::new();
@@ -159,7 +162,10 @@ impl AuthenticatorConfig {
             }
             match url::Url::parse(&prov.issuer) {
                 Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-                _ => p.push(format!("{at}.issuer: {:?} is not an http(s) URL", prov.issuer)),
+                _ => p.push(format!(
+                    "{at}.issuer: {:?} is not an http(s) URL",
+                    prov.issuer
+                )),
             }
             if prov.client_id.is_empty() {
                 p.push(format!("{at}.client_id: must not be empty"));
@@ -179,11 +185,15 @@ impl AuthenticatorConfig {
             for uri in &prov.redirect_uris {
                 match url::Url::parse(uri) {
                     Ok(u) if u.fragment().is_none() => {}
-                    _ => p.push(format!("{at}.redirect_uris: {uri:?} is not an absolute URL without fragment")),
+                    _ => p.push(format!(
+                        "{at}.redirect_uris: {uri:?} is not an absolute URL without fragment"
+                    )),
                 }
             }
             if !(0..=600).contains(&prov.clock_skew_seconds) {
-                p.push(format!("{at}.clock_skew_seconds: must be between 0 and 600"));
+                p.push(format!(
+                    "{at}.clock_skew_seconds: must be between 0 and 600"
+                ));
             }
             if !prov.scopes.iter().any(|s| s == "openid") {
                 p.push(format!("{at}.scopes: must include openid"));

@@ -98,8 +98,11 @@ impl IdpConfig {
     pub(crate) fn validate(&self, p: &mut Vec<String>) {
         if let Some(iss) = &self.issuer {
             match url::Url::parse(iss) {
-                Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.query().is_none() => {}
-                _ => p.push(format!("idp.issuer: {iss:?} is not an http(s) URL without query")),
+                Ok(u) if (u.scheme() == "http" || u.scheme() == "https") && u.query().is_none() => {
+                }
+                _ => p.push(format!(
+                    "idp.issuer: {iss:?} is not an http(s) URL without query"
+                )),
             }
         }
         if self.id_token_ttl_seconds <= 0 {
@@ -118,10 +121,15 @@ impl IdpConfig {
             if c.client_id.is_empty() {
                 p.push(format!("idp.clients[{i}].client_id: must not be empty"));
             } else if !ids.insert(&c.client_id) {
-                p.push(format!("idp.clients[{i}].client_id: {:?} is used twice", c.client_id));
+                p.push(format!(
+                    "idp.clients[{i}].client_id: {:?} is used twice",
+                    c.client_id
+                ));
             }
             if c.redirect_uris.is_empty() {
-                p.push(format!("idp.clients[{i}].redirect_uris: at least one is required"));
+                p.push(format!(
+                    "idp.clients[{i}].redirect_uris: at least one is required"
+                ));
             }
         }
     }

@@ -17,7 +17,9 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use authenticator::{AuthenticatorConfig, ClaimRequirement, ClientAuth, PkceMode, ProviderConfig};
+pub use authenticator::{
+    AuthenticatorConfig, ClaimRequirement, ClientAuth, PkceMode, ProviderConfig,
+};
 pub use idp::{IdpClient, IdpConfig, IdpUser, SigningAlg};
 pub use load::{ConfigErrors, ENV_PREFIX, RESERVED_ENV, env_var_name, known_keys};
 pub use types::{Duration, Secret};
@@ -262,13 +264,14 @@ impl Config {
         !self.authenticator.providers.is_empty()
     }
 
-    /// Every semantic problem, all at once. Empty means valid.
-    pub fn validate(&self) -> Vec<String> {
+    /// Whether the STS server role runs: it does when `auth.encrypt.secret_key` is set.
+    pub fn sts_enabled(&self) -> bool {
+        self.auth.encrypt.secret_key.is_some()
+    }
+
+    /// Problems of the `database.*` section alone (enough for the admin commands).
+    pub fn validate_database(&self) -> Vec<String> {
         let mut p = Vec::new();
-        check_addr(&mut p, "listen_address", &self.listen_address);
-        if self.logging.level.trim().is_empty() {
-            p.push("logging.level: must not be empty".into());
-        }
         match self.database.kind {
             DatabaseKind::Sqlite => {}
             DatabaseKind::Postgres => match &self.database.postgres.connection_string {
@@ -277,8 +280,15 @@ impl Config {
                      (or set LAKESTS_DATABASE_POSTGRES_CONNECTION_STRING)"
                         .into(),
                 ),
-                Some(s) if !(s.expose().starts_with("postgres://") || s.expose().starts_with("postgresql://")) => {
-                    p.push("database.postgres.connection_string: must start with postgres:// or postgresql://".into())
+                Some(s)
+                    if !(s.expose().starts_with("postgres://")
+                        || s.expose().starts_with("postgresql://")) =>
+                {
+                    p.push(
+                        "database.postgres.connection_string: must start with postgres:// or \
+                         postgresql://"
+                            .into(),
+                    )
                 }
                 Some(_) => {}
             },
@@ -286,14 +296,31 @@ impl Config {
         if self.database.postgres.max_open_connections == 0 {
             p.push("database.postgres.max_open_connections: must be at least 1".into());
         }
-        match &self.auth.encrypt.secret_key {
-            None => p.push(
-                "auth.encrypt.secret_key: required (or set LAKESTS_AUTH_ENCRYPT_SECRET_KEY); \
-                 use the same value as your lakeFS server"
+        p
+    }
+
+    /// Every semantic problem, all at once. Empty means valid.
+    pub fn validate(&self) -> Vec<String> {
+        let mut p = Vec::new();
+        check_addr(&mut p, "listen_address", &self.listen_address);
+        if self.logging.level.trim().is_empty() {
+            p.push("logging.level: must not be empty".into());
+        }
+        p.extend(self.validate_database());
+        let sts = self.sts_enabled();
+        if !sts && !self.authenticator_enabled() && !self.idp.enabled {
+            p.push(
+                "nothing to run: set auth.encrypt.secret_key (or LAKESTS_AUTH_ENCRYPT_SECRET_KEY) \
+                 for the STS server, authenticator.providers for the authenticator, or \
+                 idp.enabled for the development IdP; auth.encrypt.secret_key: required by the \
+                 STS server"
                     .into(),
-            ),
-            Some(k) if k.expose().is_empty() => p.push("auth.encrypt.secret_key: must not be empty".into()),
-            Some(_) => {}
+            );
+        }
+        if let Some(k) = &self.auth.encrypt.secret_key {
+            if k.expose().is_empty() {
+                p.push("auth.encrypt.secret_key: must not be empty".into());
+            }
         }
         if let Some(endpoint) = &self.auth.authentication_api.endpoint {
             match url::Url::parse(endpoint) {
@@ -302,7 +329,7 @@ impl Config {
                     "auth.authentication_api.endpoint: {endpoint:?} is not an http(s) URL"
                 )),
             }
-        } else if !self.authenticator_enabled() {
+        } else if sts && !self.authenticator_enabled() {
             p.push(
                 "auth.authentication_api.endpoint: required unless the authenticator role runs \
                  in this process (authenticator.providers)"
@@ -326,7 +353,11 @@ impl Config {
             p.push("auth.sts.username_claim_name: must not be empty".into());
         }
         if self.authenticator_enabled() {
-            check_addr(&mut p, "authenticator.listen_address", &self.authenticator.listen_address);
+            check_addr(
+                &mut p,
+                "authenticator.listen_address",
+                &self.authenticator.listen_address,
+            );
             self.authenticator.validate(&mut p);
         }
         if self.idp.enabled {
@@ -339,6 +370,8 @@ impl Config {
 
 fn check_addr(p: &mut Vec<String>, key: &str, value: &str) {
     if value.parse::<SocketAddr>().is_err() {
-        p.push(format!("{key}: {value:?} is not an address of the form IP:PORT"));
+        p.push(format!(
+            "{key}: {value:?} is not an address of the form IP:PORT"
+        ));
     }
 }

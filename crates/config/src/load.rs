@@ -50,7 +50,11 @@ fn walk(v: &Value, prefix: String, out: &mut Vec<(String, Value)>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, child) in m {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 walk(child, path, out);
             }
         }
@@ -61,12 +65,7 @@ fn walk(v: &Value, prefix: String, out: &mut Vec<(String, Value)>) {
 impl Config {
     /// Loads the configuration from an optional YAML file and the process environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigErrors> {
-        let text = match path {
-            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
-                ConfigErrors(vec![format!("cannot read the configuration file {}: {e}", p.display())])
-            })?),
-            None => None,
-        };
+        let text = read_file(path)?;
         Self::from_sources(text.as_deref(), std::env::vars())
     }
 
@@ -75,13 +74,36 @@ impl Config {
         yaml: Option<&str>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigErrors> {
+        Self::parse_sources(yaml, env, true)
+    }
+
+    /// Like [`Config::load`], but checks only the shape (unknown keys, types), not the
+    /// semantics: for admin commands that need just the database settings.
+    pub fn load_unvalidated(path: Option<&Path>) -> Result<Config, ConfigErrors> {
+        let text = read_file(path)?;
+        Self::parse_sources(text.as_deref(), std::env::vars(), false)
+    }
+
+    fn parse_sources(
+        yaml: Option<&str>,
+        env: impl IntoIterator<Item = (String, String)>,
+        validate: bool,
+    ) -> Result<Config, ConfigErrors> {
         let mut problems = Vec::new();
         let mut tree = match yaml {
             Some(text) if !text.trim().is_empty() => match serde_norway::from_str::<Value>(text) {
                 Ok(Value::Object(m)) => Value::Object(m),
                 Ok(Value::Null) => Value::Object(Map::new()),
-                Ok(_) => return Err(ConfigErrors(vec!["the configuration file must be a YAML mapping".into()])),
-                Err(e) => return Err(ConfigErrors(vec![format!("the configuration file is not valid YAML: {e}")])),
+                Ok(_) => {
+                    return Err(ConfigErrors(vec![
+                        "the configuration file must be a YAML mapping".into(),
+                    ]));
+                }
+                Err(e) => {
+                    return Err(ConfigErrors(vec![format!(
+                        "the configuration file is not valid YAML: {e}"
+                    )]));
+                }
             },
             _ => Value::Object(Map::new()),
         };
@@ -96,8 +118,14 @@ impl Config {
         }
         match parsed {
             Ok(cfg) => {
-                problems.extend(cfg.validate());
-                if problems.is_empty() { Ok(cfg) } else { Err(ConfigErrors(problems)) }
+                if validate {
+                    problems.extend(cfg.validate());
+                }
+                if problems.is_empty() {
+                    Ok(cfg)
+                } else {
+                    Err(ConfigErrors(problems))
+                }
             }
             Err(e) => {
                 let path = e.path().to_string();
@@ -108,7 +136,23 @@ impl Config {
     }
 }
 
-fn apply_env(tree: &mut Value, env: impl IntoIterator<Item = (String, String)>, problems: &mut Vec<String>) {
+fn read_file(path: Option<&Path>) -> Result<Option<String>, ConfigErrors> {
+    match path {
+        Some(p) => std::fs::read_to_string(p).map(Some).map_err(|e| {
+            ConfigErrors(vec![format!(
+                "cannot read the configuration file {}: {e}",
+                p.display()
+            )])
+        }),
+        None => Ok(None),
+    }
+}
+
+fn apply_env(
+    tree: &mut Value,
+    env: impl IntoIterator<Item = (String, String)>,
+    problems: &mut Vec<String>,
+) {
     let keys = known_keys();
     let mut vars: Vec<(String, String)> = env
         .into_iter()
@@ -118,7 +162,9 @@ fn apply_env(tree: &mut Value, env: impl IntoIterator<Item = (String, String)>, 
     vars.sort();
     for (name, raw) in vars {
         let Some((key, default)) = keys.iter().find(|(k, _)| env_var_name(k) == name) else {
-            problems.push(format!("{name}: environment variable names no configuration key"));
+            problems.push(format!(
+                "{name}: environment variable names no configuration key"
+            ));
             continue;
         };
         let value = match coerce(&raw, default) {
@@ -163,7 +209,9 @@ fn set_path(tree: &mut Value, key: &str, value: Value) {
             map.insert((*part).to_owned(), value);
             return;
         }
-        node = map.entry((*part).to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        node = map
+            .entry((*part).to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
     }
 }
 
@@ -172,7 +220,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     const MINIMAL: &str = "auth:\n  encrypt:\n    secret_key: k\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n";
@@ -185,7 +236,10 @@ mod tests {
                 ("LAKESTS_AUTH_ENCRYPT_SECRET_KEY", "123"),
                 ("LAKESTS_AUTH_STS_MAX_TTL_SECONDS", "7200"),
                 ("LAKESTS_AUTH_STS_AUTO_CREATE_USERS", "true"),
-                ("LAKESTS_AUTH_COOKIE_AUTH_VERIFICATION_DEFAULT_INITIAL_GROUPS", "[a, b]"),
+                (
+                    "LAKESTS_AUTH_COOKIE_AUTH_VERIFICATION_DEFAULT_INITIAL_GROUPS",
+                    "[a, b]",
+                ),
                 ("LAKESTS_CONFIG", "ignored.yaml"),
                 ("LAKESTS_TEST_ANYTHING", "ignored"),
                 ("PATH", "/bin"),
@@ -195,13 +249,17 @@ mod tests {
         assert_eq!(cfg.auth.encrypt.secret_key.unwrap().expose(), "123");
         assert_eq!(cfg.auth.sts.max_ttl_seconds, 7200);
         assert!(cfg.auth.sts.auto_create_users);
-        assert_eq!(cfg.auth.cookie_auth_verification.default_initial_groups, vec!["a", "b"]);
+        assert_eq!(
+            cfg.auth.cookie_auth_verification.default_initial_groups,
+            vec!["a", "b"]
+        );
     }
 
     #[test]
     fn every_problem_is_listed_at_once() {
         let yaml = "listen_addres: x\nauth:\n  sts:\n    default_ttl_seconds: 0\n  bogus: 1\n";
-        let err = Config::from_sources(Some(yaml), env(&[("LAKESTS_NO_SUCH_KEY", "1")])).unwrap_err();
+        let err =
+            Config::from_sources(Some(yaml), env(&[("LAKESTS_NO_SUCH_KEY", "1")])).unwrap_err();
         let text = err.to_string();
         for needle in [
             "listen_addres: unknown key",
@@ -209,20 +267,32 @@ mod tests {
             "LAKESTS_NO_SUCH_KEY",
             "auth.encrypt.secret_key: required",
             "auth.sts.default_ttl_seconds: must be positive",
-            "auth.authentication_api.endpoint: required",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
+        let sts_only = "auth:\n  encrypt:\n    secret_key: k\n";
+        let text = Config::from_sources(Some(sts_only), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            text.contains("auth.authentication_api.endpoint: required"),
+            "{text}"
+        );
     }
 
     #[test]
     fn type_errors_name_the_key() {
         let yaml = format!("{MINIMAL}  sts:\n    max_ttl_seconds: lots\n");
-        let err = Config::from_sources(Some(&yaml), env(&[])).unwrap_err().to_string();
-        assert!(err.contains("auth.sts.max_ttl_seconds"), "{err}");
-        let err = Config::from_sources(Some(MINIMAL), env(&[("LAKESTS_AUTH_STS_MAX_TTL_SECONDS", "x")]))
+        let err = Config::from_sources(Some(&yaml), env(&[]))
             .unwrap_err()
             .to_string();
+        assert!(err.contains("auth.sts.max_ttl_seconds"), "{err}");
+        let err = Config::from_sources(
+            Some(MINIMAL),
+            env(&[("LAKESTS_AUTH_STS_MAX_TTL_SECONDS", "x")]),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("is not a number"), "{err}");
     }
 
@@ -244,7 +314,10 @@ mod tests {
 
     #[test]
     fn env_names_follow_lakefs_convention() {
-        assert_eq!(env_var_name("auth.encrypt.secret_key"), "LAKESTS_AUTH_ENCRYPT_SECRET_KEY");
+        assert_eq!(
+            env_var_name("auth.encrypt.secret_key"),
+            "LAKESTS_AUTH_ENCRYPT_SECRET_KEY"
+        );
         let keys: Vec<String> = known_keys().into_iter().map(|(k, _)| k).collect();
         for k in [
             "listen_address",

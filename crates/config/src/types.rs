@@ -88,6 +88,8 @@ impl<'de> Deserialize<'de> for Duration {
         let s = String::deserialize(d)?;
         humantime::parse_duration(s.trim())
             .map(Duration)
-            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like 10s or 500ms: {e}")))
+            .map_err(|e| {
+                serde::de::Error::custom(format!("{s:?} is not a duration like 10s or 500ms: {e}"))
+            })
     }
 }

@@ -38,7 +38,10 @@ pub fn flatten_value(v: &Value) -> String {
 
 /// Checks lakeFS's `validate_id_token_claims`: each named claim must exist and equal the
 /// required value exactly. Returns the name of the first claim that fails.
-pub fn first_mismatch<'a>(claims: &Claims, required: &'a BTreeMap<String, String>) -> Option<&'a str> {
+pub fn first_mismatch<'a>(
+    claims: &Claims,
+    required: &'a BTreeMap<String, String>,
+) -> Option<&'a str> {
     required
         .iter()
         .find(|(name, want)| claims.get(*name) != Some(*want))
@@ -80,7 +83,11 @@ mod tests {
 
     #[test]
     fn required_claims_must_match_exactly() {
-        let claims: Claims = [("aud_group".into(), "data".into()), ("x".into(), "1".into())].into();
+        let claims: Claims = [
+            ("aud_group".into(), "data".into()),
+            ("x".into(), "1".into()),
+        ]
+        .into();
         let mut req = BTreeMap::new();
         req.insert("aud_group".to_string(), "data".to_string());
         assert_eq!(first_mismatch(&claims, &req), None);

@@ -115,13 +115,20 @@ pub trait Store: Send + Sync + 'static {
     /// The user with this username.
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError>;
     /// The user mapped to this external id.
-    async fn find_user_by_external_id(&self, external_id: &str) -> Result<Option<UserRecord>, StoreError>;
+    async fn find_user_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<UserRecord>, StoreError>;
     /// All users, ordered by username.
     async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError>;
     /// Removes a user and its group memberships; false when there was none.
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError>;
     /// Sets a user's friendly name; false when there is no such user.
-    async fn set_friendly_name(&self, username: &str, friendly_name: Option<&str>) -> Result<bool, StoreError>;
+    async fn set_friendly_name(
+        &self,
+        username: &str,
+        friendly_name: Option<&str>,
+    ) -> Result<bool, StoreError>;
 
     /// Appends a login audit record.
     async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError>;
@@ -133,7 +140,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes and returns the grant if it exists and `expires_at > now`. Atomic: of two
     /// concurrent takes (from any replica) at most one gets it. An expired grant is removed
     /// and not returned.
-    async fn take_grant(&self, kind: &str, key: &str, now: i64) -> Result<Option<Grant>, StoreError>;
+    async fn take_grant(
+        &self,
+        kind: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<Grant>, StoreError>;
     /// Removes every grant with `expires_at <= now`; returns how many.
     async fn purge_expired_grants(&self, now: i64) -> Result<u64, StoreError>;
 }

@@ -139,7 +139,11 @@ impl StsService {
     }
 
     /// `POST /api/v1/sts/login`. Records one audit entry whatever the outcome.
-    pub async fn login(&self, req: &StsAuthRequest, ctx: &RequestContext) -> Result<StsGrant, StsError> {
+    pub async fn login(
+        &self,
+        req: &StsAuthRequest,
+        ctx: &RequestContext,
+    ) -> Result<StsGrant, StsError> {
         let mut audit = LoginAudit {
             at: self.clock.now(),
             outcome: LoginOutcome::Failure,
@@ -199,7 +203,11 @@ impl StsService {
         // 3. `sub` is the external id.
         let sub = match claims.get("sub") {
             Some(s) if !s.is_empty() => s.clone(),
-            _ => return Err(StsError::Unauthorized("the ID token has no sub claim".into())),
+            _ => {
+                return Err(StsError::Unauthorized(
+                    "the ID token has no sub claim".into(),
+                ));
+            }
         };
 
         // 4. Resolve the user.
@@ -214,7 +222,10 @@ impl StsService {
 
         // 5. Mint.
         let now = self.clock.now();
-        let (token, minted) = self.tokens.mint(&user.username, now, ttl).map_err(StsError::Token)?;
+        let (token, minted) = self
+            .tokens
+            .mint(&user.username, now, ttl)
+            .map_err(StsError::Token)?;
         tracing::info!(user = %user.username, ttl, "sts login succeeded");
         Ok(StsGrant {
             token: AuthenticationToken {
@@ -230,7 +241,10 @@ impl StsService {
     /// not positive.
     pub fn granted_ttl(&self, requested: Option<i64>) -> Result<i64, StsError> {
         match requested {
-            None => Ok(self.policy.default_ttl_seconds.min(self.policy.max_ttl_seconds)),
+            None => Ok(self
+                .policy
+                .default_ttl_seconds
+                .min(self.policy.max_ttl_seconds)),
             Some(t) if t <= 0 => Err(StsError::InvalidRequest(
                 "ttl_seconds must be a positive number of seconds".into(),
             )),
@@ -238,16 +252,27 @@ impl StsService {
         }
     }
 
-    async fn refresh_friendly_name(&self, user: &UserRecord, claims: &Claims) -> Result<(), StsError> {
+    async fn refresh_friendly_name(
+        &self,
+        user: &UserRecord,
+        claims: &Claims,
+    ) -> Result<(), StsError> {
         if !self.policy.persist_friendly_name {
             return Ok(());
         }
-        let Some(claim) = self.policy.provisioning.as_ref().and_then(|p| p.friendly_name_claim.as_ref()) else {
+        let Some(claim) = self
+            .policy
+            .provisioning
+            .as_ref()
+            .and_then(|p| p.friendly_name_claim.as_ref())
+        else {
             return Ok(());
         };
         if let Some(name) = claims.get(claim) {
             if user.friendly_name.as_deref() != Some(name.as_str()) {
-                self.store.set_friendly_name(&user.username, Some(name)).await?;
+                self.store
+                    .set_friendly_name(&user.username, Some(name))
+                    .await?;
             }
         }
         Ok(())
@@ -255,7 +280,9 @@ impl StsService {
 
     async fn provision(&self, sub: &str, claims: &Claims) -> Result<UserRecord, StsError> {
         let Some(p) = &self.policy.provisioning else {
-            return Err(StsError::Unauthorized("no user is mapped to this identity".into()));
+            return Err(StsError::Unauthorized(
+                "no user is mapped to this identity".into(),
+            ));
         };
         let username = claims.get(&p.username_claim).cloned().ok_or_else(|| {
             StsError::Unauthorized(format!(
@@ -275,7 +302,11 @@ impl StsService {
             username,
             external_id: Some(sub.to_owned()),
             email: claims.get("email").cloned(),
-            friendly_name: p.friendly_name_claim.as_ref().and_then(|c| claims.get(c)).cloned(),
+            friendly_name: p
+                .friendly_name_claim
+                .as_ref()
+                .and_then(|c| claims.get(c))
+                .cloned(),
             groups,
             created_at: self.clock.now(),
         };
@@ -285,12 +316,14 @@ impl StsService {
                 Ok(user)
             }
             // A concurrent first login of the same identity created it: use that one.
-            Err(StoreError::AlreadyExists(_)) => match self.store.find_user_by_external_id(sub).await? {
-                Some(existing) => Ok(existing),
-                None => Err(StsError::Unauthorized(
-                    "cannot create a user: the username is taken by another identity".into(),
-                )),
-            },
+            Err(StoreError::AlreadyExists(_)) => {
+                match self.store.find_user_by_external_id(sub).await? {
+                    Some(existing) => Ok(existing),
+                    None => Err(StsError::Unauthorized(
+                        "cannot create a user: the username is taken by another identity".into(),
+                    )),
+                }
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -323,10 +356,14 @@ fn check_request(req: &StsAuthRequest) -> Result<(), StsError> {
         ("redirect_uri", &req.redirect_uri, MAX_REDIRECT_URI_LEN),
     ] {
         if value.is_empty() {
-            return Err(StsError::InvalidRequest(format!("{field} must not be empty")));
+            return Err(StsError::InvalidRequest(format!(
+                "{field} must not be empty"
+            )));
         }
         if value.len() > max {
-            return Err(StsError::InvalidRequest(format!("{field} is longer than {max} bytes")));
+            return Err(StsError::InvalidRequest(format!(
+                "{field} is longer than {max} bytes"
+            )));
         }
     }
     Ok(())

@@ -90,7 +90,12 @@ impl TokenIssuer {
     }
 
     /// Mints a token for `username`, valid from `now` for `ttl_seconds`.
-    pub fn mint(&self, username: &str, now: i64, ttl_seconds: i64) -> Result<(String, TokenClaims), TokenError> {
+    pub fn mint(
+        &self,
+        username: &str,
+        now: i64,
+        ttl_seconds: i64,
+    ) -> Result<(String, TokenClaims), TokenError> {
         let claims = TokenClaims {
             jti: uuid::Uuid::new_v4().to_string(),
             iss: Some(ISSUER.to_owned()),
@@ -141,10 +146,15 @@ mod tests {
     mod base64_helpers {
         /// Unpadded base64url, enough to forge test tokens without another dependency.
         pub fn b64url(data: &[u8]) -> String {
-            const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            const A: &[u8; 64] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
             let mut out = String::new();
             for chunk in data.chunks(3) {
-                let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+                let b = [
+                    chunk[0],
+                    *chunk.get(1).unwrap_or(&0),
+                    *chunk.get(2).unwrap_or(&0),
+                ];
                 let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
                 for i in 0..=chunk.len() {
                     out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
@@ -177,7 +187,10 @@ mod tests {
         let t = issuer("s3cr3t");
         let (token, _) = t.mint("alice", 1_000, 10).unwrap();
         assert_eq!(t.verify(&token, 1_010), Err(TokenError::Expired));
-        assert_eq!(issuer("other").verify(&token, 1_001), Err(TokenError::Invalid));
+        assert_eq!(
+            issuer("other").verify(&token, 1_001),
+            Err(TokenError::Invalid)
+        );
 
         let other_aud = TokenClaims {
             jti: "x".into(),
@@ -216,7 +229,10 @@ mod tests {
         let t = issuer("k");
         let tok = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
-            &NoAud { sub: "bob", exp: 50 },
+            &NoAud {
+                sub: "bob",
+                exp: 50,
+            },
             &EncodingKey::from_secret(b"k"),
         )
         .unwrap();
@@ -225,6 +241,9 @@ mod tests {
 
     #[test]
     fn debug_never_prints_the_key() {
-        assert_eq!(format!("{:?}", issuer("topsecret")), "TokenIssuer([redacted])");
+        assert_eq!(
+            format!("{:?}", issuer("topsecret")),
+            "TokenIssuer([redacted])"
+        );
     }
 }

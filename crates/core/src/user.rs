@@ -39,9 +39,18 @@ mod tests {
     #[test]
     fn names_follow_the_rules() {
         assert!(check_name("username", "alice@example.com").is_ok());
-        assert_eq!(check_name("username", ""), Err(NameError::Empty("username")));
-        assert_eq!(check_name("username", " a"), Err(NameError::BadCharacters("username")));
-        assert_eq!(check_name("username", "a\nb"), Err(NameError::BadCharacters("username")));
+        assert_eq!(
+            check_name("username", ""),
+            Err(NameError::Empty("username"))
+        );
+        assert_eq!(
+            check_name("username", " a"),
+            Err(NameError::BadCharacters("username"))
+        );
+        assert_eq!(
+            check_name("username", "a\nb"),
+            Err(NameError::BadCharacters("username"))
+        );
         assert_eq!(
             check_name("username", &"x".repeat(MAX_NAME_LEN + 1)),
             Err(NameError::TooLong("username"))

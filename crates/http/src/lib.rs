@@ -90,15 +90,19 @@ fn json_rejection(r: &JsonRejection) -> ApiError {
             "invalid request body: {}",
             describe_data_error(&e.body_text())
         )),
-        JsonRejection::JsonSyntaxError(_) => ApiError::bad_request("invalid request body: not valid JSON"),
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request("invalid request body: not valid JSON")
+        }
         JsonRejection::MissingJsonContentType(_) => ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type must be application/json",
         ),
-        JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-        ),
+        JsonRejection::BytesRejection(b) if b.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+            )
+        }
         _ => ApiError::bad_request("invalid request body"),
     }
 }
@@ -113,15 +117,39 @@ fn describe_data_error(text: &str) -> String {
     if let Some(i) = msg.find("missing field ") {
         return msg[i..].to_owned();
     }
-    for marker in [": invalid type", ": invalid value", "invalid type", "invalid value"] {
+    for marker in [
+        ": invalid type",
+        ": invalid value",
+        "invalid type",
+        "invalid value",
+    ] {
         if let Some(i) = msg.find(marker) {
-            let field = if marker.starts_with(':') { format!("{}: ", &msg[..i]) } else { String::new() };
-            let expected = msg.rsplit_once(", expected ").map(|(_, e)| e).unwrap_or("another type");
-            return format!("{field}wrong type, expected {expected}").chars().take(200).collect();
+            let field = if marker.starts_with(':') {
+                format!("{}: ", &msg[..i])
+            } else {
+                String::new()
+            };
+            let expected = msg
+                .rsplit_once(", expected ")
+                .map(|(_, e)| e)
+                .unwrap_or("another type");
+            return format!("{field}wrong type, expected {expected}")
+                .chars()
+                .take(200)
+                .collect();
         }
     }
-    if let Some(i) = msg.find("unknown variant").or_else(|| msg.find("unknown field")) {
-        return msg[i..].split(", expected").next().unwrap_or("").chars().take(200).collect();
+    if let Some(i) = msg
+        .find("unknown variant")
+        .or_else(|| msg.find("unknown field"))
+    {
+        return msg[i..]
+            .split(", expected")
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(200)
+            .collect();
     }
     "the body does not match the expected shape".into()
 }
@@ -146,7 +174,8 @@ fn acceptable_request_id(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
     let ok = !s.is_empty()
         && s.len() <= 128
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b));
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b));
     ok.then(|| s.to_owned())
 }
 
@@ -197,7 +226,9 @@ pub fn with_common_layers(router: Router) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            panic_response,
+        ))
         .layer(middleware::from_fn(request_context))
 }
 
@@ -208,9 +239,12 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
