@@ -155,13 +155,13 @@ impl AuthenticatorConfig {
         if self.metadata_ttl.is_zero() {
             p.push("authenticator.metadata_ttl: must be more than zero".into());
         }
-        if let Some(ca) = &self.ca_file {
-            if !ca.is_file() {
-                p.push(format!(
-                    "authenticator.ca_file: {} is not a readable file",
-                    ca.display()
-                ));
-            }
+        if let Some(ca) = &self.ca_file
+            && !ca.is_file()
+        {
+            p.push(format!(
+                "authenticator.ca_file: {} is not a readable file",
+                ca.display()
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, prov) in self.providers.iter().enumerate() {
@@ -220,27 +220,25 @@ impl AuthenticatorConfig {
         let mut any_port: BTreeMap<String, &str> = BTreeMap::new();
         for prov in &self.providers {
             for uri in &prov.redirect_uris {
-                if let Some(other) = exact.insert(uri.as_str(), prov.name.as_str()) {
-                    if other != prov.name {
-                        p.push(format!(
-                            "authenticator.providers: redirect URI {uri:?} is listed by both {other:?} and {:?}; \
-                             the redirect URI selects the provider, so it must be unique",
-                            prov.name
-                        ));
-                    }
+                if let Some(other) = exact.insert(uri.as_str(), prov.name.as_str())
+                    && other != prov.name
+                {
+                    p.push(format!(
+                        "authenticator.providers: redirect URI {uri:?} is listed by both {other:?} and {:?}; \
+                         the redirect URI selects the provider, so it must be unique",
+                        prov.name
+                    ));
                 }
-                if prov.allow_loopback_any_port {
-                    if let Some(key) = loopback_key(uri) {
-                        if let Some(other) = any_port.insert(key, prov.name.as_str()) {
-                            if other != prov.name {
-                                p.push(format!(
-                                    "authenticator.providers: loopback redirect URI {uri:?} matches both {other:?} \
-                                     and {:?} when any port is allowed; make the paths differ",
-                                    prov.name
-                                ));
-                            }
-                        }
-                    }
+                if prov.allow_loopback_any_port
+                    && let Some(key) = loopback_key(uri)
+                    && let Some(other) = any_port.insert(key, prov.name.as_str())
+                    && other != prov.name
+                {
+                    p.push(format!(
+                        "authenticator.providers: loopback redirect URI {uri:?} matches both {other:?} \
+                         and {:?} when any port is allowed; make the paths differ",
+                        prov.name
+                    ));
                 }
             }
         }
