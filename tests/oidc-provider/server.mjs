@@ -1,7 +1,9 @@
 // A third-party OpenID Provider for the end-to-end tests of the lakests authenticator role:
 // panva's oidc-provider (OpenID Certified), pinned in package-lock.json.
 //
-//   node server.mjs [port]      (port 0 or absent: any free port on 127.0.0.1)
+//   node server.mjs [port] [--tls]   (port 0 or absent: any free port on 127.0.0.1)
+//
+// With --tls it serves HTTPS with the test-only certificate of tls/ (issued by tls/ca.pem).
 //
 // Prints one line `READY <issuer>` on stdout once it listens. Logins complete without a
 // browser and without a form: the interaction endpoint signs in the account named by the
@@ -16,13 +18,17 @@
 //                         loopback redirect URIs (any port, RFC 8252 §7.3), RS256 ID tokens
 //   lakests-confidential  client_secret_basic, ES256 ID tokens
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 
 import Provider from 'oidc-provider';
 
-const port = Number.parseInt(process.argv[2] ?? '0', 10);
+const args = process.argv.slice(2);
+const tls = args.includes('--tls');
+const port = Number.parseInt(args.find((a) => a !== '--tls') ?? '0', 10);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
-  console.error(`usage: node server.mjs [port]; got ${process.argv[2]}`);
+  console.error(`usage: node server.mjs [port] [--tls]; got ${args.join(' ')}`);
   process.exit(2);
 }
 
@@ -55,9 +61,14 @@ const jwks = {
   ],
 };
 
-const server = http.createServer();
+const server = tls
+  ? https.createServer({
+    cert: readFileSync(new URL('./tls/server.pem', import.meta.url)),
+    key: readFileSync(new URL('./tls/server-key.pem', import.meta.url)),
+  })
+  : http.createServer();
 server.listen(port, '127.0.0.1', () => {
-  const issuer = `http://127.0.0.1:${server.address().port}`;
+  const issuer = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients: [
       {

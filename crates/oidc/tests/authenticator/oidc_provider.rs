@@ -9,8 +9,8 @@ use lakests_core::{Clock, SystemClock};
 use serde_json::Value;
 use url::Url;
 
-use crate::support::browser::complete_login;
-use crate::support::node::{CONFIDENTIAL_SECRET, OidcProvider};
+use crate::support::browser::{complete_login, complete_login_trusting};
+use crate::support::node::{CONFIDENTIAL_SECRET, OidcProvider, test_ca};
 use crate::support::*;
 
 const PUBLIC_STATE: &str = "http://127.0.0.1:8085/callback";
@@ -274,4 +274,68 @@ async fn a_wrong_client_secret_is_a_500_that_leaks_nothing() {
     let cb = complete_login(&url, CONF_STATE).await;
     let got = env.authn.login(&cb.code, &cb.state, CONF_STATE).await;
     assert_refused(&got, 500, &["not-the-secret", &cb.code]);
+}
+
+#[tokio::test]
+async fn an_https_provider_is_trusted_through_the_extra_ca_bundle_and_refused_without_it() {
+    let op = OidcProvider::start_with(true).await;
+    assert!(op.issuer.starts_with("https://127.0.0.1:"), "{}", op.issuer);
+    let ca = test_ca();
+    let p = op_provider(
+        "public-state",
+        &op.issuer,
+        PUBLIC_STATE,
+        false,
+        PkceMode::State,
+    );
+
+    // Without the CA: the provider's certificate is not trusted, nothing is sent.
+    let untrusting = Authn::start(
+        base_config(vec![p.clone()]),
+        lakests_core::ManualClock::new(SystemClock.now()),
+    )
+    .await;
+    let env = Env {
+        authorization_endpoint: format!("{}/auth", op.issuer),
+        op,
+        authn: untrusting,
+    };
+    let (url, _) = lakefs_style_authorization_url(&env, "lakests-public", PUBLIC_STATE, "alice");
+    let cb = complete_login_trusting(&url, PUBLIC_STATE, Some(&ca)).await;
+    let got = env.authn.login(&cb.code, &cb.state, PUBLIC_STATE).await;
+    assert_refused(&got, 502, &[&cb.code]);
+
+    // With authenticator.ca_file: the same login goes through.
+    let mut cfg = base_config(vec![p]);
+    cfg.ca_file = Some(ca.clone());
+    let trusting = Authn::start(cfg, lakests_core::ManualClock::new(SystemClock.now())).await;
+    let (status, body, text) = trusting.login(&cb.code, &cb.state, PUBLIC_STATE).await;
+    assert_eq!(status, 200, "{text}");
+    assert_alice(&body["claims"], &env.op.issuer, "lakests-public");
+}
+
+#[tokio::test]
+async fn a_ca_file_without_certificates_is_refused_at_construction() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("bogus.pem");
+    std::fs::write(&bogus, "not a certificate").unwrap();
+    let store: std::sync::Arc<dyn lakests_core::Store> = std::sync::Arc::new(
+        lakests_store::SqliteStore::open(&dir.path().join("db"), std::time::Duration::from_secs(5))
+            .await
+            .unwrap(),
+    );
+    let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
+    for file in [bogus, dir.path().join("missing.pem")] {
+        let mut cfg = base_config(vec![op_provider(
+            "p",
+            "https://idp.example",
+            CONF_STATE,
+            true,
+            PkceMode::State,
+        )]);
+        cfg.ca_file = Some(file.clone());
+        let err = lakests_oidc::AuthenticatorService::new(&cfg, store.clone(), clock.clone())
+            .unwrap_err();
+        assert!(err.to_string().contains("ca_file"), "{err}");
+    }
 }

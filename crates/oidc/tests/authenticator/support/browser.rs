@@ -2,6 +2,7 @@
 //! the provider redirects to the client's redirect URI, and returns its `code` and `state`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
 use url::Url;
@@ -17,12 +18,24 @@ pub struct Callback {
 
 /// Follows the login from `authorization_url` to a URL starting with `redirect_prefix`.
 pub async fn complete_login(authorization_url: &str, redirect_prefix: &str) -> Callback {
-    let client = reqwest::Client::builder()
+    complete_login_trusting(authorization_url, redirect_prefix, None).await
+}
+
+/// Like [`complete_login`], trusting the PEM CA at `ca` too.
+pub async fn complete_login_trusting(
+    authorization_url: &str,
+    redirect_prefix: &str,
+    ca: Option<&Path>,
+) -> Callback {
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap();
+        .timeout(Duration::from_secs(10));
+    if let Some(ca) = ca {
+        let pem = std::fs::read(ca).unwrap();
+        builder = builder.tls_certs_merge(reqwest::Certificate::from_pem_bundle(&pem).unwrap());
+    }
+    let client = builder.build().unwrap();
     let mut cookies: BTreeMap<String, String> = BTreeMap::new();
     let mut url = Url::parse(authorization_url).unwrap();
     for _ in 0..12 {

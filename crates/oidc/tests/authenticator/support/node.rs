@@ -22,6 +22,11 @@ impl Drop for OidcProvider {
     }
 }
 
+/// `tests/oidc-provider/tls/ca.pem`: the CA of the HTTPS test certificate.
+pub fn test_ca() -> PathBuf {
+    fixture_dir().join("tls/ca.pem")
+}
+
 fn fixture_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/oidc-provider")
 }
@@ -30,6 +35,12 @@ impl OidcProvider {
     /// Starts `node tests/oidc-provider/server.mjs 0` and waits (at most 20 s) for its
     /// `READY <issuer>` line. Fails loudly when the npm packages are not installed.
     pub async fn start() -> Self {
+        Self::start_with(false).await
+    }
+
+    /// Like [`OidcProvider::start`], over HTTPS with the test certificate of
+    /// `tests/oidc-provider/tls` when `tls` is set.
+    pub async fn start_with(tls: bool) -> Self {
         let dir = fixture_dir();
         let dir = dir.canonicalize().unwrap_or(dir);
         assert!(
@@ -40,13 +51,25 @@ impl OidcProvider {
         let mut child = Command::new("node")
             .arg("server.mjs")
             .arg("0")
+            .args(tls.then_some("--tls"))
             .current_dir(&dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run node (is Node.js installed?): {e}"));
+        // Pass the provider's errors on to the test output, without its start-up warnings
+        // (in-memory adapter, Node.js version) that every run repeats.
+        let stderr = child.stderr.take().unwrap();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if !line.starts_with("oidc-provider WARNING") {
+                    eprintln!("oidc-provider: {line}");
+                }
+            }
+        });
         let stdout = child.stdout.take().unwrap();
         let mut lines = BufReader::new(stdout).lines();
         let ready = tokio::time::timeout(Duration::from_secs(20), async {
