@@ -138,13 +138,13 @@ fn check<'a>(idp: &'a DevIdp, p: &Params) -> Result<AuthRequest<'a>, Refusal> {
             ));
         }
     }
-    if let Some(mode) = p.get("response_mode") {
-        if mode != "query" {
-            return Err(refuse(
-                "invalid_request",
-                "only response_mode=query is supported",
-            ));
-        }
+    if let Some(mode) = p.get("response_mode")
+        && mode != "query"
+    {
+        return Err(refuse(
+            "invalid_request",
+            "only response_mode=query is supported",
+        ));
     }
     let scope = p.get("scope").unwrap_or("");
     if !scope.split(' ').any(|s| s == "openid") {
@@ -395,22 +395,22 @@ pub(crate) async fn authorize_get(
         Ok(r) => r,
         Err(r) => return refusal_response(&idp, StatusCode::FOUND, r),
     };
-    if !idp.interactive {
-        if let Some(hint) = req.login_hint.as_deref() {
-            if idp.user(hint).is_some() {
-                return sign_in(&idp, StatusCode::FOUND, &req, hint);
-            }
-            return refusal_response(
-                &idp,
-                StatusCode::FOUND,
-                Refusal::Redirect {
-                    redirect_uri: req.redirect_uri.clone(),
-                    state: req.state.clone(),
-                    error: "login_required",
-                    description: "login_hint names no configured user (idp.users)".into(),
-                },
-            );
+    if !idp.interactive
+        && let Some(hint) = req.login_hint.as_deref()
+    {
+        if idp.user(hint).is_some() {
+            return sign_in(&idp, StatusCode::FOUND, &req, hint);
         }
+        return refusal_response(
+            &idp,
+            StatusCode::FOUND,
+            Refusal::Redirect {
+                redirect_uri: req.redirect_uri.clone(),
+                state: req.state.clone(),
+                error: "login_required",
+                description: "login_hint names no configured user (idp.users)".into(),
+            },
+        );
     }
     if req.prompt_none {
         return refusal_response(

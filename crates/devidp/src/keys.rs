@@ -379,17 +379,25 @@ fn current_kids(set: &KeySet) -> Vec<String> {
         .collect()
 }
 
+/// The manifest's stamp when read, and the keys read then.
+type Loaded = (Option<Stamp>, std::sync::Arc<KeySet>);
+
+/// What tells a rewritten manifest from the one loaded: modification time, length and inode
+/// (every rewrite renames a new file into place).
+type Stamp = (SystemTime, u64, u64);
+
 /// The keys of a directory, reloaded when `rotate-keys` rewrites the manifest while the
 /// server runs.
 #[derive(Debug)]
 pub(crate) struct KeyStore {
     dir: PathBuf,
-    state: std::sync::RwLock<(Option<(SystemTime, u64)>, std::sync::Arc<KeySet>)>,
+    state: std::sync::RwLock<Loaded>,
 }
 
-fn stamp(dir: &Path) -> Option<(SystemTime, u64)> {
+fn stamp(dir: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
     let meta = fs::metadata(dir.join(MANIFEST)).ok()?;
-    Some((meta.modified().ok()?, meta.len()))
+    Some((meta.modified().ok()?, meta.len(), meta.ino()))
 }
 
 impl KeyStore {
