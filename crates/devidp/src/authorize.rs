@@ -457,7 +457,7 @@ pub(crate) async fn authorize_post(
         Ok(p) => p,
         Err(e) => return refusal_response(&idp, StatusCode::SEE_OTHER, param_refusal(&e)),
     };
-    let req = match check(&idp, &params) {
+    let mut req = match check(&idp, &params) {
         Ok(r) => r,
         Err(r) => return refusal_response(&idp, StatusCode::SEE_OTHER, r),
     };
@@ -499,6 +499,8 @@ pub(crate) async fn authorize_post(
         let given = params.get("password").unwrap_or("");
         if !secrets_equal(given, expected.expose()) {
             tracing::info!(sub = %user.sub, "development IdP sign-in refused: wrong password");
+            // Put the focus back on the password that was wrong.
+            req.login_hint = Some(user.sub.clone());
             return render_page(
                 &idp,
                 StatusCode::UNAUTHORIZED,
