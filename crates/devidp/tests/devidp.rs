@@ -1068,3 +1068,28 @@ async fn confidential_code_with(idp: &TestIdp, extra: &[(&str, &str)]) -> String
     );
     location_params(&resp)["code"].clone()
 }
+
+#[tokio::test]
+async fn debug_output_never_shows_secrets_or_passwords() {
+    let idp = TestIdp::start(config()).await;
+    let text = format!("{:?}", idp.idp);
+    assert!(!text.contains(CONFIDENTIAL_SECRET), "{text}");
+    assert!(!text.contains(BOB_PASSWORD), "{text}");
+    assert!(text.contains(&idp.issuer));
+}
+
+#[test]
+fn the_idp_refuses_a_bad_issuer_and_a_corrupt_key_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = std::sync::Arc::new(ManualClock::new(0));
+    for issuer in ["ftp://127.0.0.1", "http://127.0.0.1:1/?q=1", "not a url"] {
+        let err = lakests_devidp::DevIdp::new(&config(), issuer.into(), dir.path(), clock.clone())
+            .unwrap_err();
+        assert!(err.to_string().contains("issuer"), "{err}");
+    }
+    std::fs::write(dir.path().join(lakests_devidp::MANIFEST), "{not json").unwrap();
+    let err =
+        lakests_devidp::DevIdp::new(&config(), "http://127.0.0.1:1".into(), dir.path(), clock)
+            .unwrap_err();
+    assert!(err.to_string().contains("keys.json"), "{err}");
+}
