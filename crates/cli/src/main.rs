@@ -75,7 +75,10 @@ impl ConfigArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -111,7 +114,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     roles.push(format!("sts on {}", cfg.listen_address));
                 }
                 if cfg.authenticator_enabled() {
-                    roles.push(format!("authenticator on {}", cfg.authenticator.listen_address));
+                    roles.push(format!(
+                        "authenticator on {}",
+                        cfg.authenticator.listen_address
+                    ));
                 }
                 if cfg.idp.enabled {
                     roles.push(format!("idp on {}", cfg.idp.listen_address));

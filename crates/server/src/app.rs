@@ -50,9 +50,18 @@ impl Application {
         if config.idp.enabled {
             let listener = bind(&config.idp.listen_address, "idp").await?;
             let addr = listener.local_addr()?;
-            let issuer = config.idp.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
-            let idp = lakests_devidp::DevIdp::new(&config.idp, issuer.clone(), &config.data_dir.join("idp-keys"), clock.clone())
-                .context("cannot start the development IdP")?;
+            let issuer = config
+                .idp
+                .issuer
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"));
+            let idp = lakests_devidp::DevIdp::new(
+                &config.idp,
+                issuer.clone(),
+                &config.data_dir.join("idp-keys"),
+                clock.clone(),
+            )
+            .context("cannot start the development IdP")?;
             tracing::warn!(%issuer, "development OpenID Provider enabled: for development only, never for production");
             roles.push(Role {
                 name: "idp",
@@ -66,8 +75,12 @@ impl Application {
         let mut in_process: Option<Arc<lakests_oidc::AuthenticatorService>> = None;
         if config.authenticator_enabled() {
             let service = Arc::new(
-                lakests_oidc::AuthenticatorService::new(&config.authenticator, store.clone(), clock.clone())
-                    .context("cannot start the authenticator")?,
+                lakests_oidc::AuthenticatorService::new(
+                    &config.authenticator,
+                    store.clone(),
+                    clock.clone(),
+                )
+                .context("cannot start the authenticator")?,
             );
             let listener = bind(&config.authenticator.listen_address, "authenticator").await?;
             authenticator_addr = Some(listener.local_addr()?);
@@ -81,10 +94,16 @@ impl Application {
 
         let mut sts_addr = None;
         if let Some(secret) = &config.auth.encrypt.secret_key {
-            let authenticator: Arc<dyn Authenticator> = match (&config.auth.authentication_api.endpoint, in_process) {
+            let authenticator: Arc<dyn Authenticator> = match (
+                &config.auth.authentication_api.endpoint,
+                in_process,
+            ) {
                 (Some(endpoint), _) => Arc::new(
-                    RemoteAuthenticator::new(endpoint, config.auth.authentication_api.request_timeout.get())
-                        .context("cannot build the authenticator client")?,
+                    RemoteAuthenticator::new(
+                        endpoint,
+                        config.auth.authentication_api.request_timeout.get(),
+                    )
+                    .context("cannot build the authenticator client")?,
                 ),
                 (None, Some(service)) => service,
                 (None, None) => anyhow::bail!(
@@ -140,7 +159,10 @@ impl Application {
     }
 
     /// Serves every role until `shutdown` completes, then lets in-flight requests finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         for role in self.roles {

@@ -41,8 +41,10 @@ async fn sts_login(
     };
     let grant = service.login(&req, &ctx).await.map_err(sts_error)?;
     let mut resp = Json(grant.token).into_response();
-    resp.headers_mut()
-        .insert(GRANTED_TTL_HEADER, HeaderValue::from(grant.granted_ttl_seconds));
+    resp.headers_mut().insert(
+        GRANTED_TTL_HEADER,
+        HeaderValue::from(grant.granted_ttl_seconds),
+    );
     Ok(resp)
 }
 
@@ -54,9 +56,10 @@ fn sts_error(e: StsError) -> ApiError {
         StsError::Authenticator(e) => {
             tracing::error!(error = %e, "the authenticator failed");
             match e {
-                AuthenticatorError::Timeout(_) => {
-                    ApiError::new(StatusCode::GATEWAY_TIMEOUT, "the authenticator did not answer in time")
-                }
+                AuthenticatorError::Timeout(_) => ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the authenticator did not answer in time",
+                ),
                 AuthenticatorError::Internal(_) => ApiError::internal(),
                 _ => ApiError::new(StatusCode::BAD_GATEWAY, "the authenticator is unavailable"),
             }
@@ -77,13 +80,16 @@ async fn current_user(
     headers: HeaderMap,
 ) -> Result<Json<CurrentUser>, ApiError> {
     let token = bearer(&headers)?;
-    let user = service.authenticate_bearer(token).await.map_err(|e| match e {
-        BearerError::Unauthorized(m) => ApiError::unauthorized(m),
-        BearerError::Store(e) => {
-            tracing::error!(error = %e, "storage failed while authenticating a token");
-            ApiError::internal()
-        }
-    })?;
+    let user = service
+        .authenticate_bearer(token)
+        .await
+        .map_err(|e| match e {
+            BearerError::Unauthorized(m) => ApiError::unauthorized(m),
+            BearerError::Store(e) => {
+                tracing::error!(error = %e, "storage failed while authenticating a token");
+                ApiError::internal()
+            }
+        })?;
     Ok(Json(CurrentUser {
         user: User {
             id: user.username,
