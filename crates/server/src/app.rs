@@ -13,6 +13,7 @@ use lakests_core::{Authenticator, Clock, Store, SystemClock};
 use tokio::net::TcpListener;
 
 use crate::remote::RemoteAuthenticator;
+use crate::sts_routes::StsState;
 
 /// Response header with the TTL actually granted by `POST /api/v1/sts/login`, in seconds.
 pub const GRANTED_TTL_HEADER: &str = "x-lakests-granted-ttl-seconds";
@@ -122,7 +123,11 @@ impl Application {
             roles.push(Role {
                 name: "sts",
                 listener,
-                router: crate::sts_routes::router(Arc::new(service)),
+                router: crate::sts_routes::router(Arc::new(StsState {
+                    service,
+                    discovery,
+                    authorizer,
+                })),
             });
         }
 
@@ -217,4 +222,27 @@ fn sts_policy(config: &Config) -> StsPolicy {
         friendly_name_claim: cav.friendly_name_claim_name.clone(),
         persist_friendly_name: cav.persist_friendly_name,
     }
+}
+
+/// The login discovery document for the provider `auth.sts.login_provider` names (default: the
+/// first one).
+fn login_discovery(config: &Config) -> Option<lakests_api::LoginDiscovery> {
+    let providers = &config.authenticator.providers;
+    let provider = match &config.auth.sts.login_provider {
+        Some(name) => providers.iter().find(|p| &p.name == name),
+        None => providers.first(),
+    }?;
+    Some(lakests_api::LoginDiscovery {
+        issuer: provider.issuer.clone(),
+        client_id: provider.client_id.clone(),
+        scopes: provider.scopes.clone(),
+        pkce: match provider.pkce {
+            lakests_config::PkceMode::State => "state".into(),
+            lakests_config::PkceMode::Session => "session".into(),
+        },
+        redirect_uris: provider.redirect_uris.clone(),
+        allow_loopback_any_port: provider.allow_loopback_any_port,
+        default_ttl_seconds: config.auth.sts.default_ttl_seconds,
+        max_ttl_seconds: config.auth.sts.max_ttl_seconds,
+    })
 }
