@@ -82,3 +82,28 @@ async fn an_error_from_the_server_does_not_contain_the_password() {
         "the server's reason is kept: {text}"
     );
 }
+
+#[tokio::test]
+async fn a_connected_store_does_not_show_the_password_in_its_debug_output() {
+    let Some(admin_url) =
+        support::postgres_url("a_connected_store_does_not_show_the_password_in_its_debug_output")
+    else {
+        return;
+    };
+    // A fresh database: connecting runs the migrations. The test server trusts local
+    // connections, so any password is accepted.
+    let (database, fresh) = support::PostgresFixture::create_database(&admin_url).await;
+    let mut url = url::Url::parse(&fresh).expect("URL");
+    url.set_password(Some("hunter2")).expect("set password");
+    let connected = PostgresStore::connect(url.as_str(), 1, Duration::from_secs(5)).await;
+    let debug = match &connected {
+        Ok(store) => format!("{store:?}"),
+        Err(e) => format!("{e:?}"),
+    };
+    if let Ok(store) = connected {
+        store.close().await;
+    }
+    support::PostgresFixture::drop_database(&admin_url, &database).await;
+    assert!(debug.starts_with("PostgresStore"), "connected: {debug}");
+    assert_no_secret(&debug, &["hunter2"]);
+}
