@@ -33,7 +33,7 @@ pub fn postgres_url(test: &str) -> Option<String> {
             // a skip must not go unnoticed.
             let _ = writeln!(
                 std::io::stderr(),
-                "!!! PostgreSQL conformance SKIPPED ({test}): set {POSTGRES_URL_VAR}, \
+                "\n!!! PostgreSQL conformance SKIPPED ({test}): set {POSTGRES_URL_VAR}, \
                  e.g. postgres://postgres@127.0.0.1:5432/postgres !!!"
             );
             None
