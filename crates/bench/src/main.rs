@@ -478,10 +478,10 @@ impl Ctx {
             .timeout(Duration::from_millis(500))
             .build()?;
         while started.elapsed() < Duration::from_secs(30) {
-            if let Ok(r) = client.get(&url).send().await {
-                if r.status() == 204 {
-                    return Ok(started.elapsed());
-                }
+            if let Ok(r) = client.get(&url).send().await
+                && r.status() == 204
+            {
+                return Ok(started.elapsed());
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }

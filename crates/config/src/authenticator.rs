@@ -144,13 +144,13 @@ impl AuthenticatorConfig {
         if self.session_ttl.is_zero() {
             p.push("authenticator.session_ttl: must be more than zero".into());
         }
-        if let Some(ca) = &self.ca_file {
-            if !ca.is_file() {
-                p.push(format!(
-                    "authenticator.ca_file: {} is not a readable file",
-                    ca.display()
-                ));
-            }
+        if let Some(ca) = &self.ca_file
+            && !ca.is_file()
+        {
+            p.push(format!(
+                "authenticator.ca_file: {} is not a readable file",
+                ca.display()
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, prov) in self.providers.iter().enumerate() {
