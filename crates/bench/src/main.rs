@@ -811,6 +811,12 @@ fn crypto_floor_us(alg: &str) -> anyhow::Result<f64> {
     Ok(started.elapsed().as_secs_f64() * 1e6 / iterations as f64)
 }
 
+type ProxyState = (
+    Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+    Arc<std::sync::Mutex<String>>,
+    reqwest::Client,
+);
+
 /// Runs a login system whose IdP sits behind a counting proxy, and counts IdP requests by path
 /// over 100 logins after one warm-up login.
 async fn outbound_calls(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, u64>> {
@@ -825,12 +831,7 @@ async fn outbound_calls(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, u64>> {
     let state = (counts.clone(), upstream.clone(), client);
     let app = axum::Router::new()
         .fallback(
-            |State((counts, upstream, client)): State<(
-                Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
-                Arc<std::sync::Mutex<String>>,
-                reqwest::Client,
-            )>,
-             req: Request| async move {
+            |State((counts, upstream, client)): State<ProxyState>, req: Request| async move {
                 let path = req.uri().path().to_owned();
                 *counts
                     .lock()
