@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 pub use authenticator::{
     AuthenticatorConfig, ClaimRequirement, ClientAuth, PkceMode, ProviderConfig,
 };
-pub use idp::{IdpClient, IdpConfig, IdpUser, SigningAlg};
+pub use idp::{
+    IdpClient, IdpConfig, IdpFault, IdpUser, MAX_SLOW_TOKEN_MS, RESERVED_CLAIMS, SigningAlg,
+};
 pub use load::{ConfigErrors, ENV_PREFIX, RESERVED_ENV, env_var_name, known_keys};
 pub use types::{Duration, Secret};
 
