@@ -1,1 +1,166 @@
-fn main() {}
+//! `lakests`: STS login for lakeFS. Runs the server roles, manages the user directory, and (for
+//! data people) logs in from a terminal.
+
+mod quickstart;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use lakests_config::Config;
+
+/// Short-lived-token (STS) login for lakeFS.
+#[derive(Debug, Parser)]
+#[command(name = "lakests", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the configured roles: STS server, authenticator, development IdP.
+    Serve(ConfigArg),
+    /// Check or print configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Manage the user directory that STS login maps identities to.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// Read the login audit log.
+    #[command(subcommand)]
+    Audit(users::AuditCommand),
+    /// Start the whole system on one laptop: STS server, authenticator and development IdP on
+    /// 127.0.0.1 with SQLite and demo users. Development only.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Development IdP administration.
+    #[command(subcommand)]
+    Idp(IdpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum IdpCommand {
+    /// Make new RS256 and ES256 signing keys current; the previous ones stay published so
+    /// tokens already issued still verify. Restart the server to use them.
+    RotateKeys {
+        /// The data directory (default: `data_dir` of the configuration).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// List every problem of a configuration (file and LAKESTS_* environment) at once.
+    Check(ConfigArg),
+    /// Print a commented example configuration.
+    Example,
+}
+
+/// Where the configuration comes from.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArg {
+    /// YAML configuration file. Default: $LAKESTS_CONFIG, else ./lakests.yaml if it exists,
+    /// else defaults and LAKESTS_* environment variables only.
+    #[arg(long, short = 'c', env = "LAKESTS_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    fn path(&self) -> Option<PathBuf> {
+        self.config.clone().or_else(|| {
+            let default = Path::new("lakests.yaml");
+            default.is_file().then(|| default.to_path_buf())
+        })
+    }
+
+    /// The validated configuration.
+    pub fn load(&self) -> anyhow::Result<Config> {
+        Ok(Config::load(self.path().as_deref())?)
+    }
+
+    /// The configuration with only its database section validated.
+    pub fn load_for_database(&self) -> anyhow::Result<Config> {
+        let cfg = Config::load_unvalidated(self.path().as_deref())?;
+        let problems = cfg.validate_database();
+        if !problems.is_empty() {
+            return Err(lakests_config::ConfigErrors(problems).into());
+        }
+        Ok(cfg)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = args.load()?;
+            lakests_server::telemetry::init(&config.logging)?;
+            let app = lakests_server::Application::build(config).await?;
+            app.run_until(lakests_http::shutdown_signal()).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Example) => {
+            print!("{}", lakests_config::EXAMPLE);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config(ConfigCommand::Check(args)) => match Config::load(args.path().as_deref()) {
+            Ok(cfg) => {
+                let mut roles = Vec::new();
+                if cfg.sts_enabled() {
+                    roles.push(format!("sts on {}", cfg.listen_address));
+                }
+                if cfg.authenticator_enabled() {
+                    roles.push(format!(
+                        "authenticator on {}",
+                        cfg.authenticator.listen_address
+                    ));
+                }
+                if cfg.idp.enabled {
+                    roles.push(format!("idp on {}", cfg.idp.listen_address));
+                }
+                println!("configuration is valid; roles: {}", roles.join(", "));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(errors) => {
+                eprint!("{errors}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Users(cmd) => users::run_users(cmd).await,
+        Command::Audit(cmd) => users::run_audit(cmd).await,
+        Command::Quickstart(args) => quickstart::run(args).await,
+        Command::Idp(IdpCommand::RotateKeys { data_dir, config }) => {
+            let dir = match data_dir {
+                Some(d) => d,
+                None => Config::load_unvalidated(config.path().as_deref())?.data_dir,
+            };
+            let kids = lakests_devidp::rotate_keys(&dir.join("idp-keys"))?;
+            println!("new signing keys: {}", kids.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -26,8 +26,6 @@ pub const MAX_REDIRECT_URI_LEN: usize = 2048;
 pub struct Provisioning {
     /// Claim whose value becomes the username (default `sub`).
     pub username_claim: String,
-    /// Claim whose value becomes the friendly name.
-    pub friendly_name_claim: Option<String>,
     /// Claim with comma-separated initial groups.
     pub initial_groups_claim: Option<String>,
     /// Groups when the claim is absent or not configured.
@@ -45,6 +43,8 @@ pub struct StsPolicy {
     pub required_claims: BTreeMap<String, String>,
     /// `Some` when unknown identities are provisioned automatically.
     pub provisioning: Option<Provisioning>,
+    /// Claim with the friendly name (lakeFS's `friendly_name_claim_name`).
+    pub friendly_name_claim: Option<String>,
     /// Update a known user's friendly name from the claim on every login.
     pub persist_friendly_name: bool,
 }
@@ -56,6 +56,7 @@ impl Default for StsPolicy {
             max_ttl_seconds: 43_200,
             required_claims: BTreeMap::new(),
             provisioning: None,
+            friendly_name_claim: None,
             persist_friendly_name: false,
         }
     }
@@ -260,20 +261,15 @@ impl StsService {
         if !self.policy.persist_friendly_name {
             return Ok(());
         }
-        let Some(claim) = self
-            .policy
-            .provisioning
-            .as_ref()
-            .and_then(|p| p.friendly_name_claim.as_ref())
-        else {
+        let Some(claim) = &self.policy.friendly_name_claim else {
             return Ok(());
         };
-        if let Some(name) = claims.get(claim) {
-            if user.friendly_name.as_deref() != Some(name.as_str()) {
-                self.store
-                    .set_friendly_name(&user.username, Some(name))
-                    .await?;
-            }
+        if let Some(name) = claims.get(claim)
+            && user.friendly_name.as_deref() != Some(name.as_str())
+        {
+            self.store
+                .set_friendly_name(&user.username, Some(name))
+                .await?;
         }
         Ok(())
     }
@@ -302,7 +298,8 @@ impl StsService {
             username,
             external_id: Some(sub.to_owned()),
             email: claims.get("email").cloned(),
-            friendly_name: p
+            friendly_name: self
+                .policy
                 .friendly_name_claim
                 .as_ref()
                 .and_then(|c| claims.get(c))

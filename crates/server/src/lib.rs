@@ -1,1 +1,10 @@
-//! placeholder
+//! The lakests server: builds every configured role (STS server, remote authenticator,
+//! development IdP) from [`lakests_config::Config`], binds each to its own address, and serves
+//! them until shutdown.
+
+mod app;
+pub mod remote;
+mod sts_routes;
+pub mod telemetry;
+
+pub use app::{Application, GRANTED_TTL_HEADER};

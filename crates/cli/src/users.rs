@@ -1,0 +1,311 @@
+//! `lakests users ...` and `lakests audit ...`: the directory, without SQL.
+
+use std::process::ExitCode;
+
+use clap::{Subcommand, ValueEnum};
+use lakests_core::user::check_name;
+use lakests_core::{Clock, StoreError, SystemClock, UserRecord};
+use serde_json::json;
+
+use crate::ConfigArg;
+
+/// Output format of listing commands.
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+pub enum Output {
+    /// Aligned columns for people.
+    #[default]
+    Table,
+    /// JSON for scripts.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add a user, optionally mapped to an identity provider subject.
+    Add {
+        /// The lakeFS username.
+        username: String,
+        /// The identity provider's `sub` that logs in as this user.
+        #[arg(long)]
+        external_id: Option<String>,
+        /// E-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Display name.
+        #[arg(long)]
+        friendly_name: Option<String>,
+        /// A group (repeat, or separate with commas).
+        #[arg(long = "group", value_delimiter = ',')]
+        groups: Vec<String>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List users.
+    List {
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Show one user.
+    Show {
+        /// The username.
+        username: String,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Remove a user; its tokens stop working at once.
+    Remove {
+        /// The username.
+        username: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// The newest login attempts, newest first.
+    List {
+        /// How many records.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+}
+
+async fn store(config: &ConfigArg) -> anyhow::Result<std::sync::Arc<dyn lakests_core::Store>> {
+    let cfg = config.load_for_database()?;
+    Ok(lakests_store::open(&cfg).await?)
+}
+
+fn user_json(u: &UserRecord) -> serde_json::Value {
+    json!({
+        "username": u.username,
+        "external_id": u.external_id,
+        "email": u.email,
+        "friendly_name": u.friendly_name,
+        "groups": u.groups,
+        "created_at": u.created_at,
+    })
+}
+
+fn print_users(users: &[UserRecord], output: Output) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&users.iter().map(user_json).collect::<Vec<_>>())?
+        ),
+        Output::Table => {
+            let rows: Vec<[String; 5]> = users
+                .iter()
+                .map(|u| {
+                    [
+                        u.username.clone(),
+                        u.external_id.clone().unwrap_or_else(|| "-".into()),
+                        u.email.clone().unwrap_or_else(|| "-".into()),
+                        u.friendly_name.clone().unwrap_or_else(|| "-".into()),
+                        if u.groups.is_empty() {
+                            "-".into()
+                        } else {
+                            u.groups.join(",")
+                        },
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "USERNAME",
+                    "EXTERNAL ID",
+                    "EMAIL",
+                    "FRIENDLY NAME",
+                    "GROUPS",
+                ],
+                &rows,
+            );
+        }
+    }
+    Ok(())
+}
+
+fn print_table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
+    let mut widths = headers.map(str::len);
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        UsersCommand::Add {
+            username,
+            external_id,
+            email,
+            friendly_name,
+            groups,
+            config,
+        } => {
+            check_name("username", &username)?;
+            if let Some(x) = &external_id {
+                check_name("external id", x)?;
+            }
+            let mut groups: Vec<String> = groups
+                .into_iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect();
+            for g in &groups {
+                check_name("group", g)?;
+            }
+            groups.sort();
+            groups.dedup();
+            let store = store(&config).await?;
+            let user = UserRecord {
+                username,
+                external_id,
+                email,
+                friendly_name,
+                groups,
+                created_at: SystemClock.now(),
+            };
+            match store.create_user(&user).await {
+                Ok(()) => {
+                    match &user.external_id {
+                        Some(x) => println!("created user {} (external id {x})", user.username),
+                        None => println!(
+                            "created user {} (no external id: STS login cannot reach it until one is set)",
+                            user.username
+                        ),
+                    }
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(StoreError::AlreadyExists(what)) => {
+                    eprintln!("error: {what} already exists");
+                    Ok(ExitCode::FAILURE)
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        UsersCommand::List { output, config } => {
+            let users = store(&config).await?.list_users().await?;
+            print_users(&users, output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        UsersCommand::Show {
+            username,
+            output,
+            config,
+        } => match store(&config).await?.get_user(&username).await? {
+            Some(u) => {
+                match output {
+                    Output::Json => println!("{}", serde_json::to_string_pretty(&user_json(&u))?),
+                    Output::Table => {
+                        println!("username:      {}", u.username);
+                        println!("external id:   {}", u.external_id.as_deref().unwrap_or("-"));
+                        println!("email:         {}", u.email.as_deref().unwrap_or("-"));
+                        println!(
+                            "friendly name: {}",
+                            u.friendly_name.as_deref().unwrap_or("-")
+                        );
+                        println!(
+                            "groups:        {}",
+                            if u.groups.is_empty() {
+                                "-".into()
+                            } else {
+                                u.groups.join(",")
+                            }
+                        );
+                        println!("created at:    {}", u.created_at);
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("error: no user named {username:?}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        UsersCommand::Remove { username, config } => {
+            if store(&config).await?.delete_user(&username).await? {
+                println!("removed user {username}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("error: no user named {username:?}");
+                Ok(ExitCode::FAILURE)
+            }
+        }
+    }
+}
+
+pub async fn run_audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
+    let AuditCommand::List {
+        limit,
+        output,
+        config,
+    } = cmd;
+    let records = store(&config).await?.list_audit(limit).await?;
+    match output {
+        Output::Json => {
+            let items: Vec<_> = records
+                .iter()
+                .map(|r| {
+                    json!({
+                        "at": r.at, "outcome": r.outcome.as_str(), "reason": r.reason,
+                        "external_id": r.external_id, "username": r.username,
+                        "client_addr": r.client_addr, "request_id": r.request_id,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&items)?);
+        }
+        Output::Table => {
+            let rows: Vec<[String; 6]> = records
+                .iter()
+                .map(|r| {
+                    [
+                        r.at.to_string(),
+                        r.outcome.as_str().to_owned(),
+                        r.username.clone().unwrap_or_else(|| "-".into()),
+                        r.external_id.clone().unwrap_or_else(|| "-".into()),
+                        r.request_id.clone(),
+                        r.reason.clone(),
+                    ]
+                })
+                .collect();
+            print_table(
+                &[
+                    "AT",
+                    "OUTCOME",
+                    "USER",
+                    "EXTERNAL ID",
+                    "REQUEST ID",
+                    "REASON",
+                ],
+                &rows,
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

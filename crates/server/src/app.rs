@@ -1,0 +1,248 @@
+//! Building and running the configured roles.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use lakests_config::Config;
+use lakests_core::sts::{Provisioning, StsPolicy, StsService};
+use lakests_core::token::TokenIssuer;
+use lakests_core::{Authenticator, Clock, Store, SystemClock};
+use tokio::net::TcpListener;
+
+use crate::remote::RemoteAuthenticator;
+use crate::sts_routes::StsState;
+
+/// Response header with the TTL actually granted by `POST /api/v1/sts/login`, in seconds.
+pub const GRANTED_TTL_HEADER: &str = "x-lakests-granted-ttl-seconds";
+
+struct Role {
+    name: &'static str,
+    listener: TcpListener,
+    router: Router,
+}
+
+/// The configured roles, bound and ready to serve.
+pub struct Application {
+    roles: Vec<Role>,
+    store: Arc<dyn Store>,
+    sts_addr: Option<SocketAddr>,
+    authenticator_addr: Option<SocketAddr>,
+    idp_addr: Option<SocketAddr>,
+}
+
+impl Application {
+    /// Builds every role the configuration turns on, with the system clock.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Builds every role with an injected clock: opens the store (running migrations), binds
+    /// each role's listener (port 0 picks a free port; see the `*_addr` accessors).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let store = lakests_store::open(&config)
+            .await
+            .context("cannot open the database")?;
+        let mut roles = Vec::new();
+
+        let mut idp_addr = None;
+        if config.idp.enabled {
+            let listener = bind(&config.idp.listen_address, "idp").await?;
+            let addr = listener.local_addr()?;
+            let issuer = config
+                .idp
+                .issuer
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"));
+            let idp = lakests_devidp::DevIdp::new(
+                &config.idp,
+                issuer.clone(),
+                &config.data_dir.join("idp-keys"),
+                clock.clone(),
+            )
+            .context("cannot start the development IdP")?;
+            tracing::warn!(%issuer, "development OpenID Provider enabled: for development only, never for production");
+            roles.push(Role {
+                name: "idp",
+                listener,
+                router: lakests_devidp::router(Arc::new(idp)),
+            });
+            idp_addr = Some(addr);
+        }
+
+        let mut authenticator_addr = None;
+        let mut in_process: Option<Arc<lakests_oidc::AuthenticatorService>> = None;
+        if config.authenticator_enabled() {
+            let service = Arc::new(
+                lakests_oidc::AuthenticatorService::new(
+                    &config.authenticator,
+                    store.clone(),
+                    clock.clone(),
+                )
+                .context("cannot start the authenticator")?,
+            );
+            let listener = bind(&config.authenticator.listen_address, "authenticator").await?;
+            authenticator_addr = Some(listener.local_addr()?);
+            roles.push(Role {
+                name: "authenticator",
+                listener,
+                router: lakests_oidc::router(service.clone()),
+            });
+            in_process = Some(service);
+        }
+
+        let mut sts_addr = None;
+        if let Some(secret) = &config.auth.encrypt.secret_key {
+            let authenticator: Arc<dyn Authenticator> = match (
+                &config.auth.authentication_api.endpoint,
+                in_process,
+            ) {
+                (Some(endpoint), _) => Arc::new(
+                    RemoteAuthenticator::new(
+                        endpoint,
+                        config.auth.authentication_api.request_timeout.get(),
+                    )
+                    .context("cannot build the authenticator client")?,
+                ),
+                (None, Some(service)) => service,
+                (None, None) => anyhow::bail!(
+                    "auth.authentication_api.endpoint is required unless authenticator.providers is set"
+                ),
+            };
+            let service = StsService::new(
+                store.clone(),
+                authenticator,
+                TokenIssuer::new(&secret.secret_string()),
+                clock.clone(),
+                sts_policy(&config),
+            );
+            let listener = bind(&config.listen_address, "sts").await?;
+            sts_addr = Some(listener.local_addr()?);
+            roles.push(Role {
+                name: "sts",
+                listener,
+                router: crate::sts_routes::router(Arc::new(StsState {
+                    service,
+                    discovery,
+                    authorizer,
+                })),
+            });
+        }
+
+        if roles.is_empty() {
+            anyhow::bail!("no role is configured to run");
+        }
+        Ok(Self {
+            roles,
+            store,
+            sts_addr,
+            authenticator_addr,
+            idp_addr,
+        })
+    }
+
+    /// Address of the STS server role, when it runs.
+    pub fn sts_addr(&self) -> Option<SocketAddr> {
+        self.sts_addr
+    }
+
+    /// Address of the authenticator role, when it runs.
+    pub fn authenticator_addr(&self) -> Option<SocketAddr> {
+        self.authenticator_addr
+    }
+
+    /// Address of the development IdP role, when it runs.
+    pub fn idp_addr(&self) -> Option<SocketAddr> {
+        self.idp_addr
+    }
+
+    /// The store every role shares.
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
+    /// Serves every role until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        for role in self.roles {
+            let mut rx = rx.clone();
+            let addr = role.listener.local_addr()?;
+            tracing::info!(role = role.name, %addr, "listening");
+            tasks.spawn(async move {
+                let stop = async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                };
+                lakests_http::serve(role.listener, role.router, stop)
+                    .await
+                    .with_context(|| format!("the {} role failed", role.name))
+            });
+        }
+        // Either the shutdown signal, or a role that stopped on its own (an error), ends all.
+        let first = tokio::select! {
+            () = shutdown => None,
+            done = tasks.join_next() => done,
+        };
+        let _ = tx.send(true);
+        let mut result = Ok(());
+        if let Some(done) = first {
+            result = done.context("a role panicked")?;
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.context("a role panicked")??;
+        }
+        tracing::info!("stopped");
+        result
+    }
+}
+
+async fn bind(addr: &str, role: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr} for the {role} role"))
+}
+
+fn sts_policy(config: &Config) -> StsPolicy {
+    let cav = &config.auth.cookie_auth_verification;
+    StsPolicy {
+        default_ttl_seconds: config.auth.sts.default_ttl_seconds,
+        max_ttl_seconds: config.auth.sts.max_ttl_seconds,
+        required_claims: cav.validate_id_token_claims.clone(),
+        provisioning: Some(Provisioning {
+            username_claim: config.auth.sts.username_claim_name.clone(),
+            initial_groups_claim: cav.initial_groups_claim_name.clone(),
+            default_initial_groups: cav.default_initial_groups.clone(),
+        })
+        .filter(|_| config.auth.sts.auto_create_users),
+        friendly_name_claim: cav.friendly_name_claim_name.clone(),
+        persist_friendly_name: cav.persist_friendly_name,
+    }
+}
+
+/// The login discovery document for the provider `auth.sts.login_provider` names (default: the
+/// first one).
+fn login_discovery(config: &Config) -> Option<lakests_api::LoginDiscovery> {
+    let providers = &config.authenticator.providers;
+    let provider = match &config.auth.sts.login_provider {
+        Some(name) => providers.iter().find(|p| &p.name == name),
+        None => providers.first(),
+    }?;
+    Some(lakests_api::LoginDiscovery {
+        issuer: provider.issuer.clone(),
+        client_id: provider.client_id.clone(),
+        scopes: provider.scopes.clone(),
+        pkce: match provider.pkce {
+            lakests_config::PkceMode::State => "state".into(),
+            lakests_config::PkceMode::Session => "session".into(),
+        },
+        redirect_uris: provider.redirect_uris.clone(),
+        allow_loopback_any_port: provider.allow_loopback_any_port,
+        default_ttl_seconds: config.auth.sts.default_ttl_seconds,
+        max_ttl_seconds: config.auth.sts.max_ttl_seconds,
+    })
+}

@@ -1,0 +1,294 @@
+//! The PostgreSQL backend, for several replicas sharing one database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use lakests_core::store::{Grant, LoginAudit, Store, StoreError, UserRecord};
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use url::Url;
+
+use crate::common::{
+    AuditRow, GrantRow, UserRow, audit_from_row, backend_msg, external_id_exists, fold_one_user,
+    fold_users, grant_exists, is_unique_violation, live_grant, normalize_groups, user_exists,
+};
+use crate::redact::{Redactor, chain};
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The [`Store`] on a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    redactor: Redactor,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user[:password]@host[:port]/database`),
+    /// with a pool of at most `max_connections`, waiting at most `connect_timeout` for a
+    /// connection, and runs the migrations (replicas starting together take turns: sqlx holds
+    /// an advisory lock while migrating). Error messages never contain the password.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        connect_timeout: Duration,
+    ) -> Result<PostgresStore, StoreError> {
+        // url's parse errors never quote the input, so the password cannot leak from here.
+        let parsed = Url::parse(url)
+            .map_err(|e| backend_msg(format!("invalid PostgreSQL connection URL: {e}")))?;
+        let redactor = Redactor::for_url(&parsed);
+        let target = describe(&parsed);
+        let fail = |what: &str, error: &dyn std::error::Error| {
+            backend_msg(redactor.redact(&format!("{what} PostgreSQL {target}: {}", chain(error))))
+        };
+        let options = PgConnectOptions::from_str(url).map_err(|e| fail("invalid URL for", &e))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(connect_timeout)
+            .connect_with(options)
+            .await
+            .map_err(|e| {
+                let timeout = humanize(connect_timeout);
+                fail(&format!("connecting (timeout {timeout}) to"), &e)
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| fail("migrating", &e))?;
+        Ok(PostgresStore { pool, redactor })
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn backend(&self, error: sqlx::Error) -> StoreError {
+        self.redactor.backend(error)
+    }
+
+    /// Which unique key of `users` a violation is about, by constraint name (see the
+    /// migration).
+    fn user_conflict(&self, error: sqlx::Error, user: &UserRecord) -> StoreError {
+        match &error {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                if db.constraint() == Some("users_external_id_key") {
+                    external_id_exists(user.external_id.as_deref())
+                } else {
+                    user_exists(&user.username)
+                }
+            }
+            _ => self.backend(error),
+        }
+    }
+}
+
+/// Where the URL points, without its password: `at host:port/database as user`.
+fn describe(url: &Url) -> String {
+    let host = url.host_str().unwrap_or("(default host)");
+    let port = url.port().unwrap_or(5432);
+    let database = url.path().trim_start_matches('/');
+    let user = url.username();
+    let mut text = format!("at {host}:{port}/{database}");
+    if !user.is_empty() {
+        text.push_str(&format!(" as {user}"));
+    }
+    text
+}
+
+fn humanize(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.backend(e))?;
+        Ok(())
+    }
+
+    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(|e| self.backend(e))?;
+        sqlx::query(
+            "INSERT INTO users (username, external_id, email, friendly_name, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&user.username)
+        .bind(&user.external_id)
+        .bind(&user.email)
+        .bind(&user.friendly_name)
+        .bind(user.created_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.user_conflict(e, user))?;
+        for group in normalize_groups(&user.groups) {
+            sqlx::query("INSERT INTO user_groups (username, group_name) VALUES ($1, $2)")
+                .bind(&user.username)
+                .bind(group)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.backend(e))?;
+        }
+        tx.commit().await.map_err(|e| self.backend(e))
+    }
+
+    async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT u.username, u.external_id, u.email, u.friendly_name, u.created_at, g.group_name \
+             FROM users u LEFT JOIN user_groups g ON g.username = u.username \
+             WHERE u.username = $1",
+        )
+        .bind(username)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.backend(e))?;
+        Ok(fold_one_user(rows))
+    }
+
+    async fn find_user_by_external_id(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT u.username, u.external_id, u.email, u.friendly_name, u.created_at, g.group_name \
+             FROM users u LEFT JOIN user_groups g ON g.username = u.username \
+             WHERE u.external_id = $1",
+        )
+        .bind(external_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.backend(e))?;
+        Ok(fold_one_user(rows))
+    }
+
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let rows: Vec<UserRow> = sqlx::query_as(
+            "SELECT u.username, u.external_id, u.email, u.friendly_name, u.created_at, g.group_name \
+             FROM users u LEFT JOIN user_groups g ON g.username = u.username",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.backend(e))?;
+        Ok(fold_users(rows))
+    }
+
+    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
+        // user_groups rows go with it: ON DELETE CASCADE.
+        let done = sqlx::query("DELETE FROM users WHERE username = $1")
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.backend(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn set_friendly_name(
+        &self,
+        username: &str,
+        friendly_name: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE users SET friendly_name = $1 WHERE username = $2")
+            .bind(friendly_name)
+            .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.backend(e))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(record.at)
+        .bind(record.outcome.as_str())
+        .bind(&record.reason)
+        .bind(&record.external_id)
+        .bind(&record.username)
+        .bind(&record.client_addr)
+        .bind(&record.request_id)
+        .execute(&self.pool)
+        .await
+        .map_err(|e| self.backend(e))?;
+        Ok(())
+    }
+
+    async fn list_audit(&self, limit: u32) -> Result<Vec<LoginAudit>, StoreError> {
+        let rows: Vec<AuditRow> = sqlx::query_as(
+            "SELECT at, outcome, reason, external_id, username, client_addr, request_id \
+             FROM login_audit ORDER BY id DESC LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| self.backend(e))?;
+        rows.into_iter().map(audit_from_row).collect()
+    }
+
+    async fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO grants (kind, key, payload, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(&grant.kind)
+            .bind(&grant.key)
+            .bind(&grant.payload)
+            .bind(grant.expires_at)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    grant_exists(&grant.kind)
+                } else {
+                    self.backend(e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn take_grant(
+        &self,
+        kind: &str,
+        key: &str,
+        now: i64,
+    ) -> Result<Option<Grant>, StoreError> {
+        // One statement deletes and returns; a concurrent taker blocks on the row lock and then
+        // finds the row gone, so only one caller (on any replica) gets it.
+        let row: Option<GrantRow> = sqlx::query_as(
+            "DELETE FROM grants WHERE kind = $1 AND key = $2 RETURNING kind, key, payload, expires_at",
+        )
+        .bind(kind)
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| self.backend(e))?;
+        Ok(live_grant(row, now))
+    }
+
+    async fn purge_expired_grants(&self, now: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM grants WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.backend(e))?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_described_target_names_host_port_database_and_user_but_not_the_password() {
+        let url = Url::parse("postgres://alice:hunter2@db.example/lakests")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(describe(&url), "at db.example:5432/lakests as alice");
+    }
+}
