@@ -95,6 +95,8 @@ impl Application {
 
         let mut sts_addr = None;
         if let Some(secret) = &config.auth.encrypt.secret_key {
+            let discovery = in_process.as_ref().and_then(|_| login_discovery(&config));
+            let authorizer = in_process.clone();
             let authenticator: Arc<dyn Authenticator> = match (
                 &config.auth.authentication_api.endpoint,
                 in_process,
