@@ -63,7 +63,7 @@ impl Application {
                 clock.clone(),
             )
             .context("cannot start the development IdP")?;
-            tracing::warn!(%issuer, "development OpenID Provider enabled: for development only, never for production");
+
             roles.push(Role {
                 name: "idp",
                 listener,
