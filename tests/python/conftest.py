@@ -14,7 +14,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-SECRET = "python-suite-secret-key"
+SECRET = "python-suite-secret-key-with-32-bytes-or-more"
 
 
 def lakests_bin() -> str:

@@ -54,14 +54,14 @@ def test_tokens_verify_under_lakefs_rules_with_pyjwt(sts_server):
     assert before <= claims["iat"] <= int(time.time())
     assert claims["exp"] - claims["iat"] == 120
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(token, "another-secret", algorithms=["HS256"], audience="login")
+        jwt.decode(token, "another-secret-that-is-long-enough-for-hs256", algorithms=["HS256"], audience="login")
 
 
 def test_lakests_rejects_tokens_pyjwt_forges_wrongly(sts_server):
     now = int(time.time())
     good = {"jti": "j", "iss": "auth", "sub": "alice", "aud": "login", "iat": now, "exp": now + 60}
     forged = {
-        "wrong secret": jwt.encode(good, "not-the-secret", algorithm="HS256"),
+        "wrong secret": jwt.encode(good, "not-the-secret-but-as-long-as-the-real-one", algorithm="HS256"),
         "alg none": jwt.encode(good, None, algorithm="none"),
         "expired": jwt.encode({**good, "exp": now - 5}, SECRET, algorithm="HS256"),
         "aud other": jwt.encode({**good, "aud": "other"}, SECRET, algorithm="HS256"),

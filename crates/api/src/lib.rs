@@ -160,3 +160,27 @@ pub struct AuthorizeResponse {
     /// Unix seconds after which the login can no longer be completed.
     pub expires_at: i64,
 }
+
+/// `GET /.well-known/lakests-login` on the STS server (lakests extension): what `lakests login`
+/// needs to start a browser login. A plain lakeFS has no such document; the client then takes
+/// the same facts from flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginDiscovery {
+    /// The identity provider's issuer; the client fetches its OpenID discovery document.
+    pub issuer: String,
+    /// The client id registered at the identity provider.
+    pub client_id: String,
+    /// Scopes to request.
+    pub scopes: Vec<String>,
+    /// `state` (PKCE verifier = state, lakeFS's documented flow) or `session` (start the login
+    /// with `POST /api/v1/sts/authorize` on this server; the verifier stays server-side).
+    pub pkce: String,
+    /// Redirect URIs the authenticator accepts.
+    pub redirect_uris: Vec<String>,
+    /// Whether a loopback redirect URI may use any port (RFC 8252 §7.3).
+    pub allow_loopback_any_port: bool,
+    /// TTL granted when none is asked.
+    pub default_ttl_seconds: i64,
+    /// Largest TTL granted.
+    pub max_ttl_seconds: i64,
+}

@@ -1,6 +1,7 @@
 //! `lakests`: STS login for lakeFS. Runs the server roles, manages the user directory, and (for
 //! data people) logs in from a terminal.
 
+mod quickstart;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -30,6 +31,25 @@ enum Command {
     /// Read the login audit log.
     #[command(subcommand)]
     Audit(users::AuditCommand),
+    /// Start the whole system on one laptop: STS server, authenticator and development IdP on
+    /// 127.0.0.1 with SQLite and demo users. Development only.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Development IdP administration.
+    #[command(subcommand)]
+    Idp(IdpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum IdpCommand {
+    /// Make new RS256 and ES256 signing keys current; the previous ones stay published so
+    /// tokens already issued still verify. Restart the server to use them.
+    RotateKeys {
+        /// The data directory (default: `data_dir` of the configuration).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -75,7 +95,10 @@ impl ConfigArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -111,7 +134,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     roles.push(format!("sts on {}", cfg.listen_address));
                 }
                 if cfg.authenticator_enabled() {
-                    roles.push(format!("authenticator on {}", cfg.authenticator.listen_address));
+                    roles.push(format!(
+                        "authenticator on {}",
+                        cfg.authenticator.listen_address
+                    ));
                 }
                 if cfg.idp.enabled {
                     roles.push(format!("idp on {}", cfg.idp.listen_address));
@@ -126,5 +152,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Users(cmd) => users::run_users(cmd).await,
         Command::Audit(cmd) => users::run_audit(cmd).await,
+        Command::Quickstart(args) => quickstart::run(args).await,
+        Command::Idp(IdpCommand::RotateKeys { data_dir, config }) => {
+            let dir = match data_dir {
+                Some(d) => d,
+                None => Config::load_unvalidated(config.path().as_deref())?.data_dir,
+            };
+            let kids = lakests_devidp::rotate_keys(&dir.join("idp-keys"))?;
+            println!("new signing keys: {}", kids.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -113,11 +113,24 @@ fn print_users(users: &[UserRecord], output: Output) -> anyhow::Result<()> {
                         u.external_id.clone().unwrap_or_else(|| "-".into()),
                         u.email.clone().unwrap_or_else(|| "-".into()),
                         u.friendly_name.clone().unwrap_or_else(|| "-".into()),
-                        if u.groups.is_empty() { "-".into() } else { u.groups.join(",") },
+                        if u.groups.is_empty() {
+                            "-".into()
+                        } else {
+                            u.groups.join(",")
+                        },
                     ]
                 })
                 .collect();
-            print_table(&["USERNAME", "EXTERNAL ID", "EMAIL", "FRIENDLY NAME", "GROUPS"], &rows);
+            print_table(
+                &[
+                    "USERNAME",
+                    "EXTERNAL ID",
+                    "EMAIL",
+                    "FRIENDLY NAME",
+                    "GROUPS",
+                ],
+                &rows,
+            );
         }
     }
     Ok(())
@@ -158,7 +171,11 @@ pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
             if let Some(x) = &external_id {
                 check_name("external id", x)?;
             }
-            let mut groups: Vec<String> = groups.into_iter().map(|g| g.trim().to_owned()).filter(|g| !g.is_empty()).collect();
+            let mut groups: Vec<String> = groups
+                .into_iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect();
             for g in &groups {
                 check_name("group", g)?;
             }
@@ -208,8 +225,18 @@ pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
                         println!("username:      {}", u.username);
                         println!("external id:   {}", u.external_id.as_deref().unwrap_or("-"));
                         println!("email:         {}", u.email.as_deref().unwrap_or("-"));
-                        println!("friendly name: {}", u.friendly_name.as_deref().unwrap_or("-"));
-                        println!("groups:        {}", if u.groups.is_empty() { "-".into() } else { u.groups.join(",") });
+                        println!(
+                            "friendly name: {}",
+                            u.friendly_name.as_deref().unwrap_or("-")
+                        );
+                        println!(
+                            "groups:        {}",
+                            if u.groups.is_empty() {
+                                "-".into()
+                            } else {
+                                u.groups.join(",")
+                            }
+                        );
                         println!("created at:    {}", u.created_at);
                     }
                 }
@@ -233,7 +260,11 @@ pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn run_audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
-    let AuditCommand::List { limit, output, config } = cmd;
+    let AuditCommand::List {
+        limit,
+        output,
+        config,
+    } = cmd;
     let records = store(&config).await?.list_audit(limit).await?;
     match output {
         Output::Json => {
@@ -263,7 +294,17 @@ pub async fn run_audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
                     ]
                 })
                 .collect();
-            print_table(&["AT", "OUTCOME", "USER", "EXTERNAL ID", "REQUEST ID", "REASON"], &rows);
+            print_table(
+                &[
+                    "AT",
+                    "OUTCOME",
+                    "USER",
+                    "EXTERNAL ID",
+                    "REQUEST ID",
+                    "REASON",
+                ],
+                &rows,
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 pub use authenticator::{
     AuthenticatorConfig, ClaimRequirement, ClientAuth, PkceMode, ProviderConfig,
 };
-pub use idp::{IdpClient, IdpConfig, IdpUser, SigningAlg};
+pub use idp::{
+    IdpClient, IdpConfig, IdpFault, IdpUser, MAX_SLOW_TOKEN_MS, RESERVED_CLAIMS, SigningAlg,
+};
 pub use load::{ConfigErrors, ENV_PREFIX, RESERVED_ENV, env_var_name, known_keys};
 pub use types::{Duration, Secret};
 
@@ -236,6 +238,9 @@ pub struct Sts {
     pub auto_create_users: bool,
     /// Claim whose value becomes the username of a provisioned user.
     pub username_claim_name: String,
+    /// Name of the `authenticator.providers` entry that `GET /.well-known/lakests-login`
+    /// describes to `lakests login`; default: the first provider.
+    pub login_provider: Option<String>,
 }
 
 impl Default for Sts {
@@ -245,6 +250,7 @@ impl Default for Sts {
             max_ttl_seconds: 43_200,
             auto_create_users: false,
             username_claim_name: "sub".into(),
+            login_provider: None,
         }
     }
 }
@@ -317,10 +323,10 @@ impl Config {
                     .into(),
             );
         }
-        if let Some(k) = &self.auth.encrypt.secret_key {
-            if k.expose().is_empty() {
-                p.push("auth.encrypt.secret_key: must not be empty".into());
-            }
+        if let Some(k) = &self.auth.encrypt.secret_key
+            && k.expose().is_empty()
+        {
+            p.push("auth.encrypt.secret_key: must not be empty".into());
         }
         if let Some(endpoint) = &self.auth.authentication_api.endpoint {
             match url::Url::parse(endpoint) {
@@ -348,6 +354,13 @@ impl Config {
         }
         if sts.default_ttl_seconds > sts.max_ttl_seconds {
             p.push("auth.sts.default_ttl_seconds: must not exceed auth.sts.max_ttl_seconds".into());
+        }
+        if let Some(name) = &sts.login_provider
+            && !self.authenticator.providers.iter().any(|p| &p.name == name)
+        {
+            p.push(format!(
+                    "auth.sts.login_provider: {name:?} is not the name of an authenticator.providers entry"
+                ));
         }
         if sts.username_claim_name.is_empty() {
             p.push("auth.sts.username_claim_name: must not be empty".into());

@@ -13,6 +13,7 @@ use lakests_core::{Authenticator, Clock, Store, SystemClock};
 use tokio::net::TcpListener;
 
 use crate::remote::RemoteAuthenticator;
+use crate::sts_routes::StsState;
 
 /// Response header with the TTL actually granted by `POST /api/v1/sts/login`, in seconds.
 pub const GRANTED_TTL_HEADER: &str = "x-lakests-granted-ttl-seconds";
@@ -50,10 +51,19 @@ impl Application {
         if config.idp.enabled {
             let listener = bind(&config.idp.listen_address, "idp").await?;
             let addr = listener.local_addr()?;
-            let issuer = config.idp.issuer.clone().unwrap_or_else(|| format!("http://{addr}"));
-            let idp = lakests_devidp::DevIdp::new(&config.idp, issuer.clone(), &config.data_dir.join("idp-keys"), clock.clone())
-                .context("cannot start the development IdP")?;
-            tracing::warn!(%issuer, "development OpenID Provider enabled: for development only, never for production");
+            let issuer = config
+                .idp
+                .issuer
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"));
+            let idp = lakests_devidp::DevIdp::new(
+                &config.idp,
+                issuer.clone(),
+                &config.data_dir.join("idp-keys"),
+                clock.clone(),
+            )
+            .context("cannot start the development IdP")?;
+
             roles.push(Role {
                 name: "idp",
                 listener,
@@ -66,8 +76,12 @@ impl Application {
         let mut in_process: Option<Arc<lakests_oidc::AuthenticatorService>> = None;
         if config.authenticator_enabled() {
             let service = Arc::new(
-                lakests_oidc::AuthenticatorService::new(&config.authenticator, store.clone(), clock.clone())
-                    .context("cannot start the authenticator")?,
+                lakests_oidc::AuthenticatorService::new(
+                    &config.authenticator,
+                    store.clone(),
+                    clock.clone(),
+                )
+                .context("cannot start the authenticator")?,
             );
             let listener = bind(&config.authenticator.listen_address, "authenticator").await?;
             authenticator_addr = Some(listener.local_addr()?);
@@ -81,10 +95,18 @@ impl Application {
 
         let mut sts_addr = None;
         if let Some(secret) = &config.auth.encrypt.secret_key {
-            let authenticator: Arc<dyn Authenticator> = match (&config.auth.authentication_api.endpoint, in_process) {
+            let discovery = in_process.as_ref().and_then(|_| login_discovery(&config));
+            let authorizer = in_process.clone();
+            let authenticator: Arc<dyn Authenticator> = match (
+                &config.auth.authentication_api.endpoint,
+                in_process,
+            ) {
                 (Some(endpoint), _) => Arc::new(
-                    RemoteAuthenticator::new(endpoint, config.auth.authentication_api.request_timeout.get())
-                        .context("cannot build the authenticator client")?,
+                    RemoteAuthenticator::new(
+                        endpoint,
+                        config.auth.authentication_api.request_timeout.get(),
+                    )
+                    .context("cannot build the authenticator client")?,
                 ),
                 (None, Some(service)) => service,
                 (None, None) => anyhow::bail!(
@@ -103,7 +125,11 @@ impl Application {
             roles.push(Role {
                 name: "sts",
                 listener,
-                router: crate::sts_routes::router(Arc::new(service)),
+                router: crate::sts_routes::router(Arc::new(StsState {
+                    service,
+                    discovery,
+                    authorizer,
+                })),
             });
         }
 
@@ -140,7 +166,10 @@ impl Application {
     }
 
     /// Serves every role until `shutdown` completes, then lets in-flight requests finish.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
         for role in self.roles {
@@ -195,4 +224,27 @@ fn sts_policy(config: &Config) -> StsPolicy {
         friendly_name_claim: cav.friendly_name_claim_name.clone(),
         persist_friendly_name: cav.persist_friendly_name,
     }
+}
+
+/// The login discovery document for the provider `auth.sts.login_provider` names (default: the
+/// first one).
+fn login_discovery(config: &Config) -> Option<lakests_api::LoginDiscovery> {
+    let providers = &config.authenticator.providers;
+    let provider = match &config.auth.sts.login_provider {
+        Some(name) => providers.iter().find(|p| &p.name == name),
+        None => providers.first(),
+    }?;
+    Some(lakests_api::LoginDiscovery {
+        issuer: provider.issuer.clone(),
+        client_id: provider.client_id.clone(),
+        scopes: provider.scopes.clone(),
+        pkce: match provider.pkce {
+            lakests_config::PkceMode::State => "state".into(),
+            lakests_config::PkceMode::Session => "session".into(),
+        },
+        redirect_uris: provider.redirect_uris.clone(),
+        allow_loopback_any_port: provider.allow_loopback_any_port,
+        default_ttl_seconds: config.auth.sts.default_ttl_seconds,
+        max_ttl_seconds: config.auth.sts.max_ttl_seconds,
+    })
 }

@@ -67,9 +67,14 @@ impl Authenticator for RemoteAuthenticator {
             StatusCode::OK => serde_json::from_slice::<OidcTokenData>(&body)
                 .map(|d| d.claims)
                 .map_err(|_| {
-                    AuthenticatorError::Upstream("the authenticator answered 200 with an unreadable body".into())
+                    AuthenticatorError::Upstream(
+                        "the authenticator answered 200 with an unreadable body".into(),
+                    )
                 }),
-            StatusCode::BAD_REQUEST => Err(AuthenticatorError::InvalidRequest(message(&body, "invalid request"))),
+            StatusCode::BAD_REQUEST => Err(AuthenticatorError::InvalidRequest(message(
+                &body,
+                "invalid request",
+            ))),
             StatusCode::UNAUTHORIZED => Err(AuthenticatorError::Unauthorized(message(
                 &body,
                 "the authenticator refused the login",

@@ -9,7 +9,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use lakests_api::{Config as ApiConfig, CurrentUser, StsAuthRequest, User, VersionConfig};
+use lakests_api::{
+    AuthorizeRequest, AuthorizeResponse, Config as ApiConfig, CurrentUser, LoginDiscovery,
+    StsAuthRequest, User, VersionConfig,
+};
 use lakests_core::sts::{BearerError, StsError, StsService};
 use lakests_core::{AuthenticatorError, RequestContext};
 use lakests_http::{ApiError, AppJson, RequestId};
@@ -19,18 +22,74 @@ use crate::app::GRANTED_TTL_HEADER;
 /// Longest bearer token looked at; longer ones are refused without parsing.
 const MAX_BEARER_LEN: usize = 8 * 1024;
 
-pub(crate) fn router(service: Arc<StsService>) -> Router {
+/// What the STS routes share.
+pub(crate) struct StsState {
+    pub service: StsService,
+    /// `GET /.well-known/lakests-login`, when the authenticator runs in this process.
+    pub discovery: Option<LoginDiscovery>,
+    /// Session-mode logins start here (`POST /api/v1/sts/authorize`), when the authenticator
+    /// runs in this process.
+    pub authorizer: Option<Arc<lakests_oidc::AuthenticatorService>>,
+}
+
+pub(crate) fn router(state: Arc<StsState>) -> Router {
     let api = Router::new()
         .route("/api/v1/sts/login", post(sts_login))
+        .route("/api/v1/sts/authorize", post(sts_authorize))
+        .route("/.well-known/lakests-login", get(login_discovery))
         .route("/api/v1/user", get(current_user))
         .route("/api/v1/healthcheck", get(healthcheck))
         .route("/api/v1/config", get(config))
-        .with_state(service);
+        .with_state(state);
     lakests_http::with_common_layers(api)
 }
 
+async fn login_discovery(
+    State(state): State<Arc<StsState>>,
+) -> Result<Json<LoginDiscovery>, ApiError> {
+    state.discovery.clone().map(Json).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "this server publishes no login discovery document (its authenticator is remote); \
+             pass --issuer and --client-id to lakests login",
+        )
+    })
+}
+
+async fn sts_authorize(
+    State(state): State<Arc<StsState>>,
+    RequestId(request_id): RequestId,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    AppJson(req): AppJson<AuthorizeRequest>,
+) -> Result<Json<AuthorizeResponse>, ApiError> {
+    let Some(authorizer) = &state.authorizer else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "session-mode login is not available on this server (its authenticator is remote)",
+        ));
+    };
+    let ctx = RequestContext {
+        request_id,
+        client_addr: Some(peer.ip().to_string()),
+    };
+    authorizer
+        .authorize(&req, &ctx)
+        .await
+        .map(Json)
+        .map_err(|e| sts_error(authenticator_error(e)))
+}
+
+fn authenticator_error(e: AuthenticatorError) -> StsError {
+    match e {
+        AuthenticatorError::InvalidRequest(m) => StsError::InvalidRequest(m),
+        AuthenticatorError::Unauthorized(m) => StsError::Unauthorized(m),
+        AuthenticatorError::Conflict(m) => StsError::Conflict(m),
+        other => StsError::Authenticator(other),
+    }
+}
+
 async fn sts_login(
-    State(service): State<Arc<StsService>>,
+    State(state): State<Arc<StsState>>,
     RequestId(request_id): RequestId,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AppJson(req): AppJson<StsAuthRequest>,
@@ -39,10 +98,12 @@ async fn sts_login(
         request_id,
         client_addr: Some(peer.ip().to_string()),
     };
-    let grant = service.login(&req, &ctx).await.map_err(sts_error)?;
+    let grant = state.service.login(&req, &ctx).await.map_err(sts_error)?;
     let mut resp = Json(grant.token).into_response();
-    resp.headers_mut()
-        .insert(GRANTED_TTL_HEADER, HeaderValue::from(grant.granted_ttl_seconds));
+    resp.headers_mut().insert(
+        GRANTED_TTL_HEADER,
+        HeaderValue::from(grant.granted_ttl_seconds),
+    );
     Ok(resp)
 }
 
@@ -54,9 +115,10 @@ fn sts_error(e: StsError) -> ApiError {
         StsError::Authenticator(e) => {
             tracing::error!(error = %e, "the authenticator failed");
             match e {
-                AuthenticatorError::Timeout(_) => {
-                    ApiError::new(StatusCode::GATEWAY_TIMEOUT, "the authenticator did not answer in time")
-                }
+                AuthenticatorError::Timeout(_) => ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "the authenticator did not answer in time",
+                ),
                 AuthenticatorError::Internal(_) => ApiError::internal(),
                 _ => ApiError::new(StatusCode::BAD_GATEWAY, "the authenticator is unavailable"),
             }
@@ -73,17 +135,21 @@ fn sts_error(e: StsError) -> ApiError {
 }
 
 async fn current_user(
-    State(service): State<Arc<StsService>>,
+    State(state): State<Arc<StsState>>,
     headers: HeaderMap,
 ) -> Result<Json<CurrentUser>, ApiError> {
     let token = bearer(&headers)?;
-    let user = service.authenticate_bearer(token).await.map_err(|e| match e {
-        BearerError::Unauthorized(m) => ApiError::unauthorized(m),
-        BearerError::Store(e) => {
-            tracing::error!(error = %e, "storage failed while authenticating a token");
-            ApiError::internal()
-        }
-    })?;
+    let user = state
+        .service
+        .authenticate_bearer(token)
+        .await
+        .map_err(|e| match e {
+            BearerError::Unauthorized(m) => ApiError::unauthorized(m),
+            BearerError::Store(e) => {
+                tracing::error!(error = %e, "storage failed while authenticating a token");
+                ApiError::internal()
+            }
+        })?;
     Ok(Json(CurrentUser {
         user: User {
             id: user.username,

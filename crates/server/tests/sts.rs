@@ -33,12 +33,18 @@ async fn sts_login_mints_a_lakefs_token_for_the_mapped_user() {
     let claims = decode_lakefs(token, SECRET);
     assert_eq!(claims["sub"], "alice");
     assert_eq!(claims["iss"], "auth");
-    assert_eq!(claims["aud"], "login", "aud is a string, as lakeFS writes it");
+    assert_eq!(
+        claims["aud"], "login",
+        "aud is a string, as lakeFS writes it"
+    );
     assert!(claims["jti"].as_str().unwrap().len() >= 32);
     let now = app.clock_now();
     assert_eq!(claims["iat"], now);
     assert_eq!(claims["exp"], now + 3600);
-    assert_eq!(body["token_expiration"], claims["exp"], "token_expiration is exactly exp");
+    assert_eq!(
+        body["token_expiration"], claims["exp"],
+        "token_expiration is exactly exp"
+    );
 
     // The authenticator got exactly code, state and redirect_uri.
     assert_eq!(
@@ -90,7 +96,11 @@ async fn ttl_is_clamped_to_the_maximum_and_must_be_positive() {
         let msg = expect_error(app.login(body.clone()).await, 400).await;
         assert!(msg.contains("ttl_seconds"), "{msg}");
     }
-    assert_eq!(app.standin.calls(), calls, "a bad TTL is refused before the code is spent");
+    assert_eq!(
+        app.standin.calls(),
+        calls,
+        "a bad TTL is refused before the code is spent"
+    );
 }
 
 #[tokio::test]
@@ -103,12 +113,14 @@ async fn required_claims_must_match_exactly() {
     app.add_user("alice", "alice-ext").await;
     assert_eq!(app.login(login_body()).await.status(), 200);
 
-    app.standin
-        .set(Behavior::Claims(json!({"sub": "alice-ext", "department": "Data"})));
+    app.standin.set(Behavior::Claims(
+        json!({"sub": "alice-ext", "department": "Data"}),
+    ));
     let msg = expect_error(app.login(login_body()).await, 401).await;
     assert!(msg.contains("department"), "{msg}");
 
-    app.standin.set(Behavior::Claims(json!({"sub": "alice-ext"})));
+    app.standin
+        .set(Behavior::Claims(json!({"sub": "alice-ext"})));
     expect_error(app.login(login_body()).await, 401).await;
 }
 
@@ -131,8 +143,10 @@ async fn an_unknown_identity_is_refused_with_a_clear_message() {
 #[tokio::test]
 async fn automatic_provisioning_creates_the_user_like_lakefs_oidc() {
     let app = TestApp::spawn_with(
-        Behavior::Claims(json!({"sub": "u-123", "preferred_username": "carol", "name": "Carol C",
-                                "email": "carol@example.com", "groups": "data, admins"})),
+        Behavior::Claims(
+            json!({"sub": "u-123", "preferred_username": "carol", "name": "Carol C",
+                                "email": "carol@example.com", "groups": "data, admins"}),
+        ),
         r#"
 auth:
   sts: {auto_create_users: true, username_claim_name: preferred_username}
@@ -146,7 +160,10 @@ auth:
     let resp = app.login(login_body()).await;
     assert_eq!(resp.status(), 200);
     let t: Value = resp.json().await.unwrap();
-    assert_eq!(decode_lakefs(t["token"].as_str().unwrap(), SECRET)["sub"], "carol");
+    assert_eq!(
+        decode_lakefs(t["token"].as_str().unwrap(), SECRET)["sub"],
+        "carol"
+    );
     let carol = app.store.get_user("carol").await.unwrap().unwrap();
     assert_eq!(carol.external_id.as_deref(), Some("u-123"));
     assert_eq!(carol.friendly_name.as_deref(), Some("Carol C"));
@@ -158,8 +175,9 @@ auth:
     assert_eq!(app.store.list_users().await.unwrap().len(), 1);
 
     // Without a groups claim, the default groups apply; with sub as username by default.
-    app.standin
-        .set(Behavior::Claims(json!({"sub": "u-456", "preferred_username": "dave"})));
+    app.standin.set(Behavior::Claims(
+        json!({"sub": "u-456", "preferred_username": "dave"}),
+    ));
     assert_eq!(app.login(login_body()).await.status(), 200);
     let dave = app.store.get_user("dave").await.unwrap().unwrap();
     assert_eq!(dave.groups, vec!["viewers"]);
@@ -169,17 +187,22 @@ auth:
 async fn authenticator_refusals_pass_through_with_their_status() {
     let app = TestApp::spawn("").await;
     for (status, expect) in [(400, 400), (401, 401), (409, 409)] {
-        app.standin
-            .set(Behavior::Status(status, r#"{"message":"refused: bad code"}"#.into()));
+        app.standin.set(Behavior::Status(
+            status,
+            r#"{"message":"refused: bad code"}"#.into(),
+        ));
         let msg = expect_error(app.login(login_body()).await, expect).await;
         assert_eq!(msg, "refused: bad code");
     }
     // Unexpected statuses and garbage are a 5xx with a plain message, nothing internal.
-    app.standin
-        .set(Behavior::Status(500, r#"{"message":"db password is hunter2"}"#.into()));
+    app.standin.set(Behavior::Status(
+        500,
+        r#"{"message":"db password is hunter2"}"#.into(),
+    ));
     let msg = expect_error(app.login(login_body()).await, 502).await;
     assert!(!msg.contains("hunter2"));
-    app.standin.set(Behavior::Status(200, "<html>not json</html>".into()));
+    app.standin
+        .set(Behavior::Status(200, "<html>not json</html>".into()));
     expect_error(app.login(login_body()).await, 502).await;
     app.standin.set(Behavior::Status(401, "plain text".into()));
     let msg = expect_error(app.login(login_body()).await, 401).await;
@@ -191,14 +214,19 @@ async fn a_hanging_authenticator_is_a_5xx_within_the_timeout() {
     let app = TestApp::spawn_with(Behavior::Hang, "").await;
     let started = Instant::now();
     let msg = expect_error(app.login(login_body()).await, 504).await;
-    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(msg.contains("did not answer in time"), "{msg}");
 }
 
 #[tokio::test]
 async fn an_unreachable_authenticator_is_a_5xx() {
     // Port 9 on loopback: nothing listens there.
-    let app = TestApp::spawn("auth: {authentication_api: {endpoint: 'http://127.0.0.1:9/api/v1'}}").await;
+    let app =
+        TestApp::spawn("auth: {authentication_api: {endpoint: 'http://127.0.0.1:9/api/v1'}}").await;
     let msg = expect_error(app.login(login_body()).await, 502).await;
     assert_eq!(msg, "the authenticator is unavailable");
 }
@@ -217,7 +245,10 @@ async fn the_request_id_reaches_the_authenticator_and_the_audit_log() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["x-request-id"], "req-42");
-    assert_eq!(app.standin.seen.request_ids.lock().unwrap().as_slice(), ["req-42"]);
+    assert_eq!(
+        app.standin.seen.request_ids.lock().unwrap().as_slice(),
+        ["req-42"]
+    );
 
     app.standin.set(Behavior::Claims(json!({"sub": "nobody"})));
     expect_error(app.login(login_body()).await, 401).await;
@@ -232,7 +263,11 @@ async fn the_request_id_reaches_the_authenticator_and_the_audit_log() {
     assert_eq!(success.client_addr.as_deref(), Some("127.0.0.1"));
     assert_eq!(failure.outcome, LoginOutcome::Failure);
     assert_eq!(failure.external_id.as_deref(), Some("nobody"));
-    assert!(failure.reason.contains("no user is mapped"), "{}", failure.reason);
+    assert!(
+        failure.reason.contains("no user is mapped"),
+        "{}",
+        failure.reason
+    );
     assert!(!failure.request_id.is_empty());
 }
 
@@ -249,25 +284,77 @@ async fn bad_input_is_a_clear_4xx_and_never_reaches_the_authenticator() {
     };
     let cases: Vec<(String, &str, u16, &str)> = vec![
         ("".into(), "application/json", 400, "not valid JSON"),
-        ("{not json".into(), "application/json", 400, "not valid JSON"),
+        (
+            "{not json".into(),
+            "application/json",
+            400,
+            "not valid JSON",
+        ),
         ("[]".into(), "application/json", 400, "invalid request body"),
-        (r#"{"code":"c","state":"s"}"#.into(), "application/json", 400, "missing field `redirect_uri`"),
-        (r#"{"code":12345,"state":"s","redirect_uri":"r"}"#.into(), "application/json", 400, "expected a string"),
-        (r#"{"code":"c","state":"s","redirect_uri":"r","ttl_seconds":"x"}"#.into(), "application/json", 400, "expected i64"),
-        (r#"{"code":"","state":"s","redirect_uri":"r"}"#.into(), "application/json", 400, "code must not be empty"),
-        (json!({"code": "c".repeat(5000), "state": "s", "redirect_uri": "r"}).to_string(), "application/json", 400, "code is longer than"),
-        (json!({"code": "c".repeat(70_000), "state": "s", "redirect_uri": "r"}).to_string(), "application/json", 413, "larger than 65536"),
-        (login_body().to_string(), "text/plain", 415, "application/json"),
+        (
+            r#"{"code":"c","state":"s"}"#.into(),
+            "application/json",
+            400,
+            "missing field `redirect_uri`",
+        ),
+        (
+            r#"{"code":12345,"state":"s","redirect_uri":"r"}"#.into(),
+            "application/json",
+            400,
+            "expected a string",
+        ),
+        (
+            r#"{"code":"c","state":"s","redirect_uri":"r","ttl_seconds":"x"}"#.into(),
+            "application/json",
+            400,
+            "expected i64",
+        ),
+        (
+            r#"{"code":"","state":"s","redirect_uri":"r"}"#.into(),
+            "application/json",
+            400,
+            "code must not be empty",
+        ),
+        (
+            json!({"code": "c".repeat(5000), "state": "s", "redirect_uri": "r"}).to_string(),
+            "application/json",
+            400,
+            "code is longer than",
+        ),
+        (
+            json!({"code": "c".repeat(70_000), "state": "s", "redirect_uri": "r"}).to_string(),
+            "application/json",
+            413,
+            "larger than 65536",
+        ),
+        (
+            login_body().to_string(),
+            "text/plain",
+            415,
+            "application/json",
+        ),
     ];
     for (body, ct, status, needle) in cases {
         let msg = expect_error(send(body.clone(), ct).await.unwrap(), status).await;
-        assert!(msg.contains(needle), "{status} {needle:?} not in {msg:?} for {}", &body[..body.len().min(60)]);
-        assert!(!msg.contains("12345"), "the offending value is not echoed: {msg}");
+        assert!(
+            msg.contains(needle),
+            "{status} {needle:?} not in {msg:?} for {}",
+            &body[..body.len().min(60)]
+        );
+        assert!(
+            !msg.contains("12345"),
+            "the offending value is not echoed: {msg}"
+        );
     }
     assert_eq!(app.standin.calls(), 0);
 
     // Unknown paths and wrong methods answer in the same error shape.
-    let resp = app.http.get(format!("{}/api/v1/nope", app.base)).send().await.unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/nope", app.base))
+        .send()
+        .await
+        .unwrap();
     expect_error(resp, 404).await;
     let resp = app.http.get(&url).send().await.unwrap();
     expect_error(resp, 405).await;
@@ -282,7 +369,12 @@ async fn current_user_refuses_every_bad_token() {
     let now = app.clock_now();
 
     let forge = |claims: Value, key: &str, alg: Algorithm| {
-        jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(key.as_bytes())).unwrap()
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            &claims,
+            &EncodingKey::from_secret(key.as_bytes()),
+        )
+        .unwrap()
     };
     let base = json!({"jti": "x", "iss": "auth", "sub": "alice", "aud": "login", "iat": now, "exp": now + 60});
     let mut other_aud = base.clone();
@@ -294,7 +386,10 @@ async fn current_user_refuses_every_bad_token() {
     let header_none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0"; // {"alg":"none","typ":"JWT"}
     let payload = good.split('.').nth(1).unwrap();
     let cases = vec![
-        ("wrong secret", forge(base.clone(), "not-the-secret", Algorithm::HS256)),
+        (
+            "wrong secret",
+            forge(base.clone(), "not-the-secret", Algorithm::HS256),
+        ),
         ("aud other", forge(other_aud, SECRET, Algorithm::HS256)),
         ("expired", forge(expired, SECRET, Algorithm::HS256)),
         ("no exp", forge(no_exp, SECRET, Algorithm::HS256)),
@@ -308,10 +403,16 @@ async fn current_user_refuses_every_bad_token() {
         expect_error(resp, 401).await;
     }
     // HS512 with the right secret is accepted, as lakeFS accepts it.
-    let resp = app.current_user(&forge(base.clone(), SECRET, Algorithm::HS512)).await;
+    let resp = app
+        .current_user(&forge(base.clone(), SECRET, Algorithm::HS512))
+        .await;
     assert_eq!(resp.status(), 200);
 
-    for (name, value) in [("missing", None), ("basic", Some("Basic YWxpY2U6eA==")), ("empty", Some("Bearer "))] {
+    for (name, value) in [
+        ("missing", None),
+        ("basic", Some("Basic YWxpY2U6eA==")),
+        ("empty", Some("Bearer ")),
+    ] {
         let mut req = app.http.get(format!("{}/api/v1/user", app.base));
         if let Some(v) = value {
             req = req.header("authorization", v);
@@ -337,9 +438,19 @@ async fn current_user_refuses_every_bad_token() {
 #[tokio::test]
 async fn healthcheck_and_config_answer_like_lakefs() {
     let app = TestApp::spawn("").await;
-    let resp = app.http.get(format!("{}/api/v1/healthcheck", app.base)).send().await.unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/healthcheck", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 204);
-    let resp = app.http.get(format!("{}/api/v1/config", app.base)).send().await.unwrap();
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/config", app.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["version_config"]["version"], env!("CARGO_PKG_VERSION"));
@@ -366,6 +477,10 @@ async fn shutdown_lets_an_in_flight_login_finish() {
     let resp = in_flight.await.unwrap().unwrap();
     assert_eq!(resp.status(), 200, "the in-flight login completed");
     // And the server no longer accepts connections.
-    let refused = app.http.get(format!("{}/api/v1/healthcheck", app.base)).send().await;
+    let refused = app
+        .http
+        .get(format!("{}/api/v1/healthcheck", app.base))
+        .send()
+        .await;
     assert!(refused.is_err());
 }

@@ -59,7 +59,11 @@ impl StandIn {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        StandIn { addr, behavior, seen }
+        StandIn {
+            addr,
+            behavior,
+            seen,
+        }
     }
 
     pub fn set(&self, b: Behavior) {
@@ -245,5 +249,8 @@ pub async fn expect_error(resp: reqwest::Response, status: u16) -> String {
     let body: Value = resp.json().await.expect("error body is JSON");
     let obj = body.as_object().expect("error body is an object");
     assert_eq!(obj.len(), 1, "error body has only message: {body}");
-    obj["message"].as_str().expect("message is a string").to_owned()
+    obj["message"]
+        .as_str()
+        .expect("message is a string")
+        .to_owned()
 }
