@@ -221,33 +221,27 @@ async fn concurrent_logins_on_a_cold_cache_fetch_discovery_and_jwks_once() {
 
 #[tokio::test]
 async fn a_provider_that_is_down_does_not_queue_one_timeout_per_waiting_login() {
-    let (idp, a) = setup().await;
-    // Discovery hangs (the hostile router serves discovery at a path that now hangs).
-    let hang_port = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = l.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((s, _)) = l.accept().await {
-                held.push(s);
-            }
-        });
-        port
-    };
-    drop(idp);
+    // A provider that accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = listener.accept().await {
+            held.push(s);
+        }
+    });
     let p = provider(
         "silent",
-        &format!("http://127.0.0.1:{hang_port}"),
+        &format!("http://127.0.0.1:{port}"),
         &[REDIRECT],
         PkceMode::State,
     );
-    let a2 = std::sync::Arc::new(Authn::start(base_config(vec![p]), ManualClock::new(T0)).await);
-    drop(a);
+    let a = std::sync::Arc::new(Authn::start(base_config(vec![p]), ManualClock::new(T0)).await);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..6 {
-        let a2 = a2.clone();
-        tasks.push(tokio::spawn(async move { login(&a2).await.0 }));
+        let a = a.clone();
+        tasks.push(tokio::spawn(async move { login(&a).await.0 }));
     }
     for t in tasks {
         assert_eq!(t.await.unwrap(), 504);
