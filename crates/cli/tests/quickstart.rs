@@ -149,6 +149,15 @@ async fn whoami(http: &reqwest::Client, port: u16, token: &str) -> (u16, Value) 
     (resp.status().as_u16(), resp.json().await.unwrap())
 }
 
+async fn jwks(http: &reqwest::Client, port: u16) -> Value {
+    let resp = http
+        .get(format!("http://127.0.0.1:{}/jwks", port + 2))
+        .send()
+        .await
+        .unwrap();
+    resp.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn quickstart_logs_in_demo_users_and_keeps_state_across_restarts() {
     let dir = tempfile::tempdir().unwrap();
@@ -177,14 +186,7 @@ async fn quickstart_logs_in_demo_users_and_keeps_state_across_restarts() {
     assert_eq!(me["user"]["id"], "alice");
     let bob = login(&http, port, "bob").await;
     assert_eq!(whoami(&http, port, &bob).await.1["user"]["id"], "bob");
-    let jwks_before: Value = http
-        .get(format!("http://127.0.0.1:{}/jwks", port + 2))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks_before = jwks(&http, port).await;
     let stdout = q.stdout.clone();
     let stderr = stop(q);
 
@@ -212,14 +214,7 @@ async fn quickstart_logs_in_demo_users_and_keeps_state_across_restarts() {
         "a token minted before the restart is still accepted"
     );
     assert_eq!(me["user"]["id"], "alice");
-    let jwks_after: Value = http
-        .get(format!("http://127.0.0.1:{}/jwks", port + 2))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks_after = jwks(&http, port).await;
     assert_eq!(jwks_before, jwks_after, "the IdP keys survive a restart");
     let again = login(&http, port, "alice").await;
     assert_eq!(whoami(&http, port, &again).await.1["user"]["id"], "alice");
