@@ -347,25 +347,19 @@ fn clip(s: &str) -> String {
     out
 }
 
-/// A transport error's causes without the URL, e.g. `tcp connect error: Connection refused`.
+/// A transport error's innermost cause, without the URL: e.g. `Connection refused (os error
+/// 111)` rather than `client error (Connect): tcp connect error: ...`.
 fn cause_of(e: &reqwest::Error) -> String {
     if e.is_timeout() {
         return "no answer in time".into();
     }
-    let mut parts: Vec<String> = Vec::new();
+    let mut innermost = None;
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
-        let text = s.to_string();
-        if parts.last() != Some(&text) {
-            parts.push(text);
-        }
+        innermost = Some(s.to_string());
         source = s.source();
     }
-    if parts.is_empty() {
-        e.to_string()
-    } else {
-        parts.join(": ")
-    }
+    innermost.unwrap_or_else(|| e.to_string())
 }
 
 #[cfg(test)]
