@@ -2,6 +2,7 @@
 //! data people) logs in from a terminal.
 
 mod login_cmd;
+mod quickstart;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,25 @@ enum Command {
     Logout(login_cmd::LogoutArgs),
     /// Show the cached identity and its expiry, confirmed by the server.
     Whoami(login_cmd::WhoamiArgs),
+    /// Start the whole system on one laptop: STS server, authenticator and development IdP on
+    /// 127.0.0.1 with SQLite and demo users. Development only.
+    Quickstart(quickstart::QuickstartArgs),
+    /// Development IdP administration.
+    #[command(subcommand)]
+    Idp(IdpCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum IdpCommand {
+    /// Make new RS256 and ES256 signing keys current; the previous ones stay published so
+    /// tokens already issued still verify. Restart the server to use them.
+    RotateKeys {
+        /// The data directory (default: `data_dir` of the configuration).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -142,5 +162,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Login(args) => login_cmd::login(args).await,
         Command::Logout(args) => login_cmd::logout(args).await,
         Command::Whoami(args) => login_cmd::whoami(args).await,
+        Command::Quickstart(args) => quickstart::run(args).await,
+        Command::Idp(IdpCommand::RotateKeys { data_dir, config }) => {
+            let dir = match data_dir {
+                Some(d) => d,
+                None => Config::load_unvalidated(config.path().as_deref())?.data_dir,
+            };
+            let kids = lakests_devidp::rotate_keys(&dir.join("idp-keys"))?;
+            println!("new signing keys: {}", kids.join(", "));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }

@@ -21,6 +21,12 @@ pub struct AuthenticatorConfig {
     pub ca_file: Option<PathBuf>,
     /// How long a session-mode login may take, from `sts/authorize` to `sts/login`.
     pub session_ttl: Duration,
+    /// How long a provider's discovery document and JWKS are used before they are fetched
+    /// again (lazily, on the next login). A failed refresh keeps the cached copy.
+    pub metadata_ttl: Duration,
+    /// Shortest time between two JWKS fetches caused by an ID token whose `kid` is unknown:
+    /// key rotation works without a restart, and a flood of bad `kid`s does not flood the IdP.
+    pub jwks_refetch_interval: Duration,
     /// The identity providers.
     pub providers: Vec<ProviderConfig>,
 }
@@ -33,6 +39,8 @@ impl Default for AuthenticatorConfig {
             max_response_bytes: 1024 * 1024,
             ca_file: None,
             session_ttl: Duration::from_secs(600),
+            metadata_ttl: Duration::from_secs(3600),
+            jwks_refetch_interval: Duration::from_secs(30),
             providers: Vec::new(),
         }
     }
@@ -144,13 +152,16 @@ impl AuthenticatorConfig {
         if self.session_ttl.is_zero() {
             p.push("authenticator.session_ttl: must be more than zero".into());
         }
-        if let Some(ca) = &self.ca_file {
-            if !ca.is_file() {
-                p.push(format!(
-                    "authenticator.ca_file: {} is not a readable file",
-                    ca.display()
-                ));
-            }
+        if self.metadata_ttl.is_zero() {
+            p.push("authenticator.metadata_ttl: must be more than zero".into());
+        }
+        if let Some(ca) = &self.ca_file
+            && !ca.is_file()
+        {
+            p.push(format!(
+                "authenticator.ca_file: {} is not a readable file",
+                ca.display()
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, prov) in self.providers.iter().enumerate() {
@@ -199,5 +210,145 @@ impl AuthenticatorConfig {
                 p.push(format!("{at}.scopes: must include openid"));
             }
         }
+        self.validate_redirect_uris_are_unambiguous(p);
+    }
+
+    /// A redirect URI selects the provider, so no two providers may claim the same one: not
+    /// the same exact string, and not the same loopback URI when both let its port vary.
+    fn validate_redirect_uris_are_unambiguous(&self, p: &mut Vec<String>) {
+        let mut exact: BTreeMap<&str, &str> = BTreeMap::new();
+        let mut any_port: BTreeMap<String, &str> = BTreeMap::new();
+        for prov in &self.providers {
+            for uri in &prov.redirect_uris {
+                if let Some(other) = exact.insert(uri.as_str(), prov.name.as_str())
+                    && other != prov.name
+                {
+                    p.push(format!(
+                        "authenticator.providers: redirect URI {uri:?} is listed by both {other:?} and {:?}; \
+                         the redirect URI selects the provider, so it must be unique",
+                        prov.name
+                    ));
+                }
+                if prov.allow_loopback_any_port
+                    && let Some(key) = loopback_key(uri)
+                    && let Some(other) = any_port.insert(key, prov.name.as_str())
+                    && other != prov.name
+                {
+                    p.push(format!(
+                        "authenticator.providers: loopback redirect URI {uri:?} matches both {other:?} \
+                         and {:?} when any port is allowed; make the paths differ",
+                        prov.name
+                    ));
+                }
+            }
+        }
+    }
+}
+
+impl ProviderConfig {
+    /// For a loopback redirect URI (`http` to `127.0.0.1`, `[::1]` or `localhost`), everything
+    /// but the port: the part that must match when `allow_loopback_any_port` is set (RFC 8252
+    /// §7.3). `None` for any other URI.
+    pub fn loopback_key(uri: &str) -> Option<String> {
+        loopback_key(uri)
+    }
+}
+
+fn loopback_key(uri: &str) -> Option<String> {
+    let u = url::Url::parse(uri).ok()?;
+    if u.scheme() != "http"
+        || u.fragment().is_some()
+        || !u.username().is_empty()
+        || u.password().is_some()
+    {
+        return None;
+    }
+    let host = u.host_str()?;
+    if !matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
+        return None;
+    }
+    Some(format!(
+        "http://{host}{}?{}",
+        u.path(),
+        u.query().unwrap_or("")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider(name: &str, uris: &[&str], any_port: bool) -> ProviderConfig {
+        ProviderConfig {
+            name: name.into(),
+            issuer: "https://idp.example".into(),
+            client_id: "c".into(),
+            client_secret: None,
+            client_auth: None,
+            scopes: default_scopes(),
+            redirect_uris: uris.iter().map(|u| (*u).to_owned()).collect(),
+            allow_loopback_any_port: any_port,
+            pkce: PkceMode::State,
+            clock_skew_seconds: 60,
+            required_claims: BTreeMap::new(),
+            userinfo: false,
+        }
+    }
+
+    fn problems(providers: Vec<ProviderConfig>) -> Vec<String> {
+        let cfg = AuthenticatorConfig {
+            providers,
+            ..AuthenticatorConfig::default()
+        };
+        let mut p = Vec::new();
+        cfg.validate(&mut p);
+        p
+    }
+
+    #[test]
+    fn a_redirect_uri_listed_by_two_providers_is_refused() {
+        let p = problems(vec![
+            provider("a", &["https://app.example/cb"], false),
+            provider("b", &["https://app.example/cb"], false),
+        ]);
+        assert!(p.iter().any(|m| m.contains("listed by both")), "{p:?}");
+    }
+
+    #[test]
+    fn loopback_uris_that_differ_only_by_port_are_ambiguous_when_any_port_is_allowed() {
+        let p = problems(vec![
+            provider("a", &["http://127.0.0.1:8085/cb"], true),
+            provider("b", &["http://127.0.0.1:9000/cb"], true),
+        ]);
+        assert!(p.iter().any(|m| m.contains("any port")), "{p:?}");
+        let p = problems(vec![
+            provider("a", &["http://127.0.0.1:8085/cb"], false),
+            provider("b", &["http://127.0.0.1:9000/cb"], false),
+        ]);
+        assert!(p.is_empty(), "{p:?}");
+    }
+
+    #[test]
+    fn loopback_key_keeps_everything_but_the_port() {
+        assert_eq!(
+            ProviderConfig::loopback_key("http://127.0.0.1:8085/cb?x=1").as_deref(),
+            Some("http://127.0.0.1/cb?x=1")
+        );
+        assert_eq!(
+            ProviderConfig::loopback_key("http://[::1]:1/cb").as_deref(),
+            Some("http://[::1]/cb?")
+        );
+        assert_eq!(
+            ProviderConfig::loopback_key("https://127.0.0.1:8085/cb"),
+            None
+        );
+        assert_eq!(
+            ProviderConfig::loopback_key("http://example.com:8085/cb"),
+            None
+        );
+        assert_eq!(
+            ProviderConfig::loopback_key("http://127.0.0.1:8085/cb#f"),
+            None
+        );
     }
 }

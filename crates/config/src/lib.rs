@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 pub use authenticator::{
     AuthenticatorConfig, ClaimRequirement, ClientAuth, PkceMode, ProviderConfig,
 };
-pub use idp::{IdpClient, IdpConfig, IdpUser, SigningAlg};
+pub use idp::{
+    IdpClient, IdpConfig, IdpFault, IdpUser, MAX_SLOW_TOKEN_MS, RESERVED_CLAIMS, SigningAlg,
+};
 pub use load::{ConfigErrors, ENV_PREFIX, RESERVED_ENV, env_var_name, known_keys};
 pub use types::{Duration, Secret};
 
@@ -321,10 +323,10 @@ impl Config {
                     .into(),
             );
         }
-        if let Some(k) = &self.auth.encrypt.secret_key {
-            if k.expose().is_empty() {
-                p.push("auth.encrypt.secret_key: must not be empty".into());
-            }
+        if let Some(k) = &self.auth.encrypt.secret_key
+            && k.expose().is_empty()
+        {
+            p.push("auth.encrypt.secret_key: must not be empty".into());
         }
         if let Some(endpoint) = &self.auth.authentication_api.endpoint {
             match url::Url::parse(endpoint) {
@@ -353,12 +355,12 @@ impl Config {
         if sts.default_ttl_seconds > sts.max_ttl_seconds {
             p.push("auth.sts.default_ttl_seconds: must not exceed auth.sts.max_ttl_seconds".into());
         }
-        if let Some(name) = &sts.login_provider {
-            if !self.authenticator.providers.iter().any(|p| &p.name == name) {
-                p.push(format!(
+        if let Some(name) = &sts.login_provider
+            && !self.authenticator.providers.iter().any(|p| &p.name == name)
+        {
+            p.push(format!(
                     "auth.sts.login_provider: {name:?} is not the name of an authenticator.providers entry"
                 ));
-            }
         }
         if sts.username_claim_name.is_empty() {
             p.push("auth.sts.username_claim_name: must not be empty".into());

@@ -264,12 +264,12 @@ impl StsService {
         let Some(claim) = &self.policy.friendly_name_claim else {
             return Ok(());
         };
-        if let Some(name) = claims.get(claim) {
-            if user.friendly_name.as_deref() != Some(name.as_str()) {
-                self.store
-                    .set_friendly_name(&user.username, Some(name))
-                    .await?;
-            }
+        if let Some(name) = claims.get(claim)
+            && user.friendly_name.as_deref() != Some(name.as_str())
+        {
+            self.store
+                .set_friendly_name(&user.username, Some(name))
+                .await?;
         }
         Ok(())
     }

@@ -126,10 +126,10 @@ impl TokenIssuer {
         if claims.exp <= now {
             return Err(TokenError::Expired);
         }
-        if let Some(aud) = &claims.aud {
-            if !aud.contains(AUDIENCE) {
-                return Err(TokenError::WrongAudience);
-            }
+        if let Some(aud) = &claims.aud
+            && !aud.contains(AUDIENCE)
+        {
+            return Err(TokenError::WrongAudience);
         }
         if claims.sub.is_empty() {
             return Err(TokenError::Invalid);

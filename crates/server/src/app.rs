@@ -63,7 +63,7 @@ impl Application {
                 clock.clone(),
             )
             .context("cannot start the development IdP")?;
-            tracing::warn!(%issuer, "development OpenID Provider enabled: for development only, never for production");
+
             roles.push(Role {
                 name: "idp",
                 listener,
@@ -95,6 +95,8 @@ impl Application {
 
         let mut sts_addr = None;
         if let Some(secret) = &config.auth.encrypt.secret_key {
+            let discovery = in_process.as_ref().and_then(|_| login_discovery(&config));
+            let authorizer = in_process.clone();
             let authenticator: Arc<dyn Authenticator> = match (
                 &config.auth.authentication_api.endpoint,
                 in_process,

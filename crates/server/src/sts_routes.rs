@@ -135,11 +135,12 @@ fn sts_error(e: StsError) -> ApiError {
 }
 
 async fn current_user(
-    State(service): State<Arc<StsService>>,
+    State(state): State<Arc<StsState>>,
     headers: HeaderMap,
 ) -> Result<Json<CurrentUser>, ApiError> {
     let token = bearer(&headers)?;
-    let user = service
+    let user = state
+        .service
         .authenticate_bearer(token)
         .await
         .map_err(|e| match e {

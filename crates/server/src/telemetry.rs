@@ -1,5 +1,7 @@
 //! Logging: one line per event, with the request id of the request it belongs to.
 
+use std::io::IsTerminal;
+
 use lakests_config::{LogFormat, Logging};
 use tracing_subscriber::EnvFilter;
 
@@ -15,7 +17,8 @@ pub fn init(logging: &Logging) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false);
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match logging.format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder

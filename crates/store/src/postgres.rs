@@ -50,7 +50,7 @@ impl PostgresStore {
             .await
             .map_err(|e| {
                 let timeout = humanize(connect_timeout);
-                fail(&format!("could not connect within {timeout} to"), &e)
+                fail(&format!("connecting (timeout {timeout}) to"), &e)
             })?;
         MIGRATOR
             .run(&pool)

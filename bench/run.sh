@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The lakests benchmark suite: one command, bounded time (a few minutes on 2 cores), results in
+# bench/RESULTS.md. Needs wrk (apt-get install -y wrk) and PostgreSQL on 127.0.0.1:5432 for the
+# PostgreSQL figures. Not run by CI (it is noisy); CI builds it so it cannot rot.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if ! command -v wrk >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else echo "install wrk" >&2; exit 1; fi
+fi
+cargo build --release -p lakests-cli -p lakests-bench
+mkdir -p bench/out
+timeout 900 target/release/lakests-bench bench/RESULTS.md
+timeout 600 cargo bench -p lakests-bench --bench hot -- --warm-up-time 1 --measurement-time 3 2>&1 | tee bench/out/criterion.txt

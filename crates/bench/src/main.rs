@@ -1,0 +1,900 @@
+//! `lakests-bench`: the benchmark suite. Starts the real `lakests` binary (release build) as
+//! three processes (development IdP, authenticator, STS server), drives them from loopback with
+//! wrk and its own login load generator, reads CPU time and memory from /proc, and writes
+//! `bench/RESULTS.md`. Every load loop is bounded in time and count.
+//!
+//! Usage: `lakests-bench RESULTS_PATH` (run by `bench/run.sh`).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
+
+const REDIRECT: &str = "http://127.0.0.1:9/callback";
+const SECRET: &str = "bench-secret-key-of-a-reasonable-length-0123456789";
+/// Repetitions of each measurement; the median is reported.
+const RUNS: usize = 3;
+/// Length of one throughput measurement.
+const RUN_SECS: u64 = 5;
+/// Concurrent logins in flight.
+const LOGIN_CONCURRENCY: usize = 16;
+/// Upper bound of logins in one run, whatever the speed.
+const MAX_LOGINS_PER_RUN: u64 = 200_000;
+
+struct Proc {
+    name: String,
+    child: Child,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Ctx {
+    root: PathBuf,
+    out: PathBuf,
+    lakests: PathBuf,
+    bare: PathBuf,
+    http: reqwest::Client,
+    clk_tck: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let results = std::env::args()
+        .nth(1)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("bench/RESULTS.md"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(run(results))
+}
+
+async fn run(results: PathBuf) -> anyhow::Result<()> {
+    let root = std::env::current_dir()?;
+    let out = root.join("bench/out");
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out)?;
+    let release = root.join("target/release");
+    let ctx = Ctx {
+        lakests: release.join("lakests"),
+        bare: release.join("bare-axum"),
+        root: root.clone(),
+        out,
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .build()?,
+        clk_tck: clk_tck()?,
+    };
+    for p in [&ctx.lakests, &ctx.bare] {
+        if !p.exists() {
+            bail!(
+                "{} is missing: run bench/run.sh (it builds the release binaries)",
+                p.display()
+            );
+        }
+    }
+    if Command::new("wrk").arg("--version").output().is_err() {
+        bail!("wrk is missing: apt-get install -y wrk");
+    }
+
+    let mut report = String::new();
+    writeln!(report, "# lakests benchmark results\n")?;
+    writeln!(
+        report,
+        "Written by `bench/run.sh` (`lakests-bench`); every figure is the median of {RUNS} runs of {RUN_SECS} s unless said otherwise.\n"
+    )?;
+    writeln!(report, "{}", machine()?)?;
+
+    // 1. Hot path: GET /api/v1/user against a bare axum endpoint, in the same run.
+    let system = System::start(&ctx, "es256", "ES256", "sqlite", None).await?;
+    let token = system.one_login(&ctx).await?;
+    let bare = ctx.spawn_bare().await?;
+    let wrk_bare = median_wrk(&format!("http://{}/bare", bare.1), None, &ctx)?;
+    let wrk_jwt = median_wrk(&format!("http://{}/jwt", bare.1), Some(&token), &ctx)?;
+    let wrk_user = median_wrk(
+        &format!("http://{}/api/v1/user", system.sts_addr),
+        Some(&token),
+        &ctx,
+    )?;
+    drop(bare);
+    writeln!(
+        report,
+        "## 1. `GET /api/v1/user`, the per-request hot path\n"
+    )?;
+    writeln!(
+        report,
+        "`wrk -t1 -c64 -d{RUN_SECS}s --latency` against each endpoint, one after the other.\n"
+    )?;
+    writeln!(
+        report,
+        "| endpoint | requests/s | p50 | p99 |\n| --- | ---: | ---: | ---: |"
+    )?;
+    for (name, w) in [
+        ("bare axum (baseline)", &wrk_bare),
+        ("bare axum + HS256 verify (reference)", &wrk_jwt),
+        ("lakests `GET /api/v1/user`", &wrk_user),
+    ] {
+        writeln!(
+            report,
+            "| {name} | {:.0} | {:.2} ms | {:.2} ms |",
+            w.rps, w.p50_ms, w.p99_ms
+        )?;
+    }
+    let ratio = wrk_user.rps / wrk_bare.rps;
+    writeln!(
+        report,
+        "\nTarget >= 0.70x the bare endpoint: **{ratio:.2}x** ({}); p99 <= 2 ms: **{:.2} ms** ({}).\n",
+        verdict(ratio >= 0.7),
+        wrk_user.p99_ms,
+        verdict(wrk_user.p99_ms <= 2.0)
+    )?;
+
+    // 2. and 3. Full login, ES256 and RS256 ID tokens, SQLite and PostgreSQL.
+    let mut startup = Vec::new();
+    let mut memory = Vec::new();
+    writeln!(report, "## 2-3. Full STS login on loopback\n")?;
+    writeln!(
+        report,
+        "Client -> STS server -> authenticator -> development IdP, three `lakests serve` processes; the client first gets a code from the IdP (`login_hint`, non-interactive), then calls `POST /api/v1/sts/login`. {LOGIN_CONCURRENCY} logins in flight. CPU is user+system time from /proc per process, divided by logins. The crypto floor is one IdP signature + one ID-token verification + one HS256 signature, timed in-process with the same library (jsonwebtoken on aws-lc-rs).\n"
+    )?;
+    writeln!(
+        report,
+        "| ID token | store | logins/s | p50 | p99 | CPU µs/login: IdP | authenticator | STS | total | crypto floor | total / floor |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    )?;
+    let mut sqlite_rate = BTreeMap::new();
+    let mut pg_ratio = BTreeMap::new();
+    drop(system);
+    for (alg, store) in [
+        ("ES256", "sqlite"),
+        ("RS256", "sqlite"),
+        ("ES256", "postgres"),
+        ("RS256", "postgres"),
+    ] {
+        let label = format!("{}-{store}", alg.to_lowercase());
+        let pg = (store == "postgres")
+            .then(|| "postgres://postgres@127.0.0.1:5432/lakests_bench".to_string());
+        let system = System::start(&ctx, &label, alg, store, pg).await?;
+        startup.extend(
+            system
+                .startup
+                .iter()
+                .map(|(n, d)| (format!("{label} {n}"), *d)),
+        );
+        let idle: Vec<(String, u64)> = system
+            .procs
+            .iter()
+            .map(|p| (p.name.clone(), rss_kb(p.pid()).0))
+            .collect();
+        system.one_login(&ctx).await?;
+        let mut runs = Vec::new();
+        for _ in 0..RUNS {
+            runs.push(system.login_load(&ctx).await?);
+        }
+        runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+        let m = &runs[RUNS / 2];
+        let floor = crypto_floor_us(alg)?;
+        let total = m.cpu_us.iter().map(|(_, v)| v).sum::<f64>();
+        let cpu = |n: &str| {
+            m.cpu_us
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| *v)
+                .unwrap_or(0.0)
+        };
+        writeln!(
+            report,
+            "| {alg} | {store} | {:.0} | {:.2} ms | {:.2} ms | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2}x |",
+            m.rate,
+            m.p50_ms,
+            m.p99_ms,
+            cpu("idp"),
+            cpu("authenticator"),
+            cpu("sts"),
+            total,
+            floor,
+            total / floor
+        )?;
+        if store == "sqlite" {
+            sqlite_rate.insert(alg, m.rate);
+        } else if let Some(s) = sqlite_rate.get(alg) {
+            pg_ratio.insert(alg, m.rate / s);
+        }
+        for p in &system.procs {
+            let (_, peak) = rss_kb(p.pid());
+            let idle_kb = idle
+                .iter()
+                .find(|(n, _)| n == &p.name)
+                .map(|(_, v)| *v)
+                .unwrap_or(0);
+            memory.push((format!("{label} {}", p.name), idle_kb, peak));
+        }
+    }
+    writeln!(
+        report,
+        "\nTarget: CPU per login <= 2x the crypto floor. PostgreSQL >= 0.8x SQLite: {}.\n",
+        pg_ratio
+            .iter()
+            .map(|(a, r)| format!("{a} **{r:.2}x** ({})", verdict(*r >= 0.8)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )?;
+
+    // 4. Memory and start-up.
+    writeln!(report, "## 4. Memory and start-up\n")?;
+    writeln!(
+        report,
+        "| process | RSS idle | RSS peak (VmHWM) |\n| --- | ---: | ---: |"
+    )?;
+    for (name, idle, peak) in &memory {
+        writeln!(
+            report,
+            "| {name} | {:.1} MB | {:.1} MB |",
+            *idle as f64 / 1024.0,
+            *peak as f64 / 1024.0
+        )?;
+    }
+    let max_idle = memory.iter().map(|m| m.1).max().unwrap_or(0) as f64 / 1024.0;
+    let max_peak = memory.iter().map(|m| m.2).max().unwrap_or(0) as f64 / 1024.0;
+    writeln!(
+        report,
+        "\nTargets: idle <= 30 MB: **{max_idle:.1} MB** max ({}); peak <= 100 MB: **{max_peak:.1} MB** max ({}).\n",
+        verdict(max_idle <= 30.0),
+        verdict(max_peak <= 100.0)
+    )?;
+    writeln!(
+        report,
+        "| process | spawn -> first 204 of /api/v1/healthcheck |\n| --- | ---: |"
+    )?;
+    for (name, d) in &startup {
+        writeln!(report, "| {name} | {:.1} ms |", d.as_secs_f64() * 1000.0)?;
+    }
+    let slowest = startup
+        .iter()
+        .map(|(_, d)| d.as_secs_f64() * 1000.0)
+        .fold(0.0, f64::max);
+    writeln!(
+        report,
+        "\nTarget <= 100 ms: slowest **{slowest:.1} ms** ({}).\n",
+        verdict(slowest <= 100.0)
+    )?;
+
+    // 5. Outbound calls per login, counted at the IdP (through a counting proxy).
+    let counts = outbound_calls(&ctx).await?;
+    writeln!(report, "## 5. Outbound calls per login at steady state\n")?;
+    writeln!(
+        report,
+        "A counting proxy stands in front of the IdP (its issuer URL); after one warm-up login, 100 logins:\n"
+    )?;
+    writeln!(report, "| IdP path | requests |\n| --- | ---: |")?;
+    for (path, n) in &counts {
+        writeln!(report, "| `{path}` | {n} |")?;
+    }
+    let token_calls = counts.get("/token").copied().unwrap_or(0);
+    let meta_calls: u64 = counts
+        .iter()
+        .filter(|(p, _)| p.contains("well-known") || p.contains("jwks"))
+        .map(|(_, n)| n)
+        .sum();
+    writeln!(
+        report,
+        "\nTarget: exactly one token request per login, no discovery or JWKS fetch: {token_calls} token requests, {meta_calls} discovery/JWKS requests ({}).\n",
+        verdict(token_calls == 100 && meta_calls == 0)
+    )?;
+
+    writeln!(
+        report,
+        "## 6. Hot functions\n\n`cargo bench -p lakests-bench` (criterion) measures token mint and verify, claims flattening and ID-token validation with cached keys; its output is in `bench/out/criterion.txt` when run by `bench/run.sh`.\n"
+    )?;
+    std::fs::write(&results, &report)
+        .with_context(|| format!("cannot write {}", results.display()))?;
+    println!("{report}");
+    Ok(())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "NOT met" }
+}
+
+fn machine() -> anyhow::Result<String> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("unknown")
+        .trim()
+        .to_owned();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .nth(1)
+        .and_then(|k| k.parse::<u64>().ok())
+        .unwrap_or(0);
+    Ok(format!(
+        "Machine: {model}, {cores} cores, {:.0} GiB; all servers and load generators share it, on loopback.\n",
+        mem as f64 / 1024.0 / 1024.0
+    ))
+}
+
+fn clk_tck() -> anyhow::Result<f64> {
+    let out = Command::new("getconf").arg("CLK_TCK").output()?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse::<f64>()
+        .unwrap_or(100.0))
+}
+
+/// utime + stime of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    get(11) + get(12)
+}
+
+/// (VmRSS, VmHWM) in KiB.
+fn rss_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let get = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (get("VmRSS:"), get("VmHWM:"))
+}
+
+struct Wrk {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn median_wrk(url: &str, token: Option<&str>, ctx: &Ctx) -> anyhow::Result<Wrk> {
+    let mut runs = Vec::new();
+    for _ in 0..RUNS {
+        let mut cmd = Command::new("wrk");
+        cmd.args(["-t1", "-c64", &format!("-d{RUN_SECS}s"), "--latency"]);
+        if let Some(t) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        }
+        let out = cmd.arg(url).output().context("wrk failed to run")?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        std::fs::write(
+            ctx.out
+                .join(format!("wrk-{}.txt", url.replace(['/', ':'], "_"))),
+            &text,
+        )?;
+        if text.contains("Non-2xx") {
+            bail!("wrk saw errors from {url}:\n{text}");
+        }
+        runs.push(parse_wrk(&text).with_context(|| format!("cannot read wrk's output:\n{text}"))?);
+    }
+    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    Ok(runs.swap_remove(RUNS / 2))
+}
+
+fn parse_wrk(text: &str) -> Option<Wrk> {
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let pct = |p: &str| -> Option<f64> {
+        let v = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(p))?
+            .split_whitespace()
+            .nth(1)?
+            .to_owned();
+        let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = num.parse().ok()?;
+        Some(match unit {
+            "us" => n / 1000.0,
+            "ms" => n,
+            "s" => n * 1000.0,
+            _ => return None,
+        })
+    };
+    Some(Wrk {
+        rps,
+        p50_ms: pct("50%")?,
+        p99_ms: pct("99%")?,
+    })
+}
+
+impl Ctx {
+    async fn spawn_bare(&self) -> anyhow::Result<(Proc, String)> {
+        let mut child = Command::new(&self.bare)
+            .args(["127.0.0.1:0", SECRET])
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().context("no stdout")?;
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line)?;
+        Ok((
+            Proc {
+                name: "bare".into(),
+                child,
+            },
+            line.trim().to_owned(),
+        ))
+    }
+
+    fn lakests(&self, args: &[&str], log: &Path) -> anyhow::Result<Child> {
+        let log = std::fs::File::create(log)?;
+        let mut cmd = Command::new(&self.lakests);
+        cmd.args(args)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .current_dir(&self.root);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LAKESTS_") {
+                cmd.env_remove(k);
+            }
+        }
+        Ok(cmd.spawn()?)
+    }
+
+    async fn wait_healthy(&self, addr: &str, started: Instant) -> anyhow::Result<Duration> {
+        let url = format!("http://{addr}/api/v1/healthcheck");
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_millis(500))
+            .build()?;
+        while started.elapsed() < Duration::from_secs(30) {
+            if let Ok(r) = client.get(&url).send().await
+                && r.status() == 204
+            {
+                return Ok(started.elapsed());
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        bail!("{url} did not answer 204 within 30 s")
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+struct System {
+    procs: Vec<Proc>,
+    sts_addr: String,
+    idp_url: String,
+    startup: Vec<(String, Duration)>,
+}
+
+struct LoginRun {
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_us: Vec<(String, f64)>,
+}
+
+impl System {
+    /// Starts the IdP, the authenticator and the STS server as three processes. With
+    /// `issuer_override`, the IdP announces that issuer (a proxy in front of it).
+    async fn start(
+        ctx: &Ctx,
+        label: &str,
+        alg: &str,
+        store: &str,
+        pg: Option<String>,
+    ) -> anyhow::Result<Self> {
+        Self::start_with_issuer(ctx, label, alg, store, pg, None).await
+    }
+
+    async fn start_with_issuer(
+        ctx: &Ctx,
+        label: &str,
+        alg: &str,
+        store: &str,
+        pg: Option<String>,
+        issuer_override: Option<(u16, String)>,
+    ) -> anyhow::Result<Self> {
+        let dir = ctx.out.join(label);
+        std::fs::create_dir_all(&dir)?;
+        let (idp_port, authn_port, sts_port) = (free_port()?, free_port()?, free_port()?);
+        let idp_addr = format!("127.0.0.1:{idp_port}");
+        let issuer = issuer_override
+            .map(|(_, i)| i)
+            .unwrap_or_else(|| format!("http://{idp_addr}"));
+        let write = |name: &str, v: Value| -> anyhow::Result<PathBuf> {
+            let p = dir.join(format!("{name}.yaml"));
+            std::fs::write(&p, v.to_string())?;
+            Ok(p)
+        };
+        let common = |data: &str| json!({"data_dir": dir.join(data), "logging": {"level": "warn"}});
+        let mut idp = common("idp");
+        idp["idp"] = json!({
+            "enabled": true, "listen_address": idp_addr, "issuer": issuer, "interactive": false,
+            "signing_alg": alg, "users": [{"sub": "alice", "email": "alice@example.com", "groups": ["admins"]}],
+            "clients": [{"client_id": "lakests", "redirect_uris": [REDIRECT]}],
+        });
+        let mut authn = common("authn");
+        authn["authenticator"] = json!({
+            "listen_address": format!("127.0.0.1:{authn_port}"),
+            "providers": [{"name": "dev", "issuer": issuer, "client_id": "lakests", "redirect_uris": [REDIRECT]}],
+        });
+        let mut sts = common("sts");
+        sts["listen_address"] = json!(format!("127.0.0.1:{sts_port}"));
+        sts["auth"] = json!({"encrypt": {"secret_key": SECRET},
+            "authentication_api": {"endpoint": format!("http://127.0.0.1:{authn_port}/api/v1")}});
+        if let Some(url) = &pg {
+            for sql in [
+                "DROP DATABASE IF EXISTS lakests_bench WITH (FORCE)",
+                "CREATE DATABASE lakests_bench",
+            ] {
+                let ok = Command::new("psql")
+                    .args([
+                        "-h",
+                        "127.0.0.1",
+                        "-U",
+                        "postgres",
+                        "-d",
+                        "postgres",
+                        "-qc",
+                        sql,
+                    ])
+                    .status()?
+                    .success();
+                if !ok {
+                    bail!("psql failed: {sql}");
+                }
+            }
+            sts["database"] = json!({"type": "postgres", "postgres": {"connection_string": url}});
+        }
+        let _ = store;
+        let (idp_cfg, authn_cfg, sts_cfg) = (
+            write("idp", idp)?,
+            write("authn", authn)?,
+            write("sts", sts)?,
+        );
+        let sts_str = sts_cfg.to_string_lossy().into_owned();
+        let add = ctx
+            .lakests(
+                &[
+                    "users",
+                    "add",
+                    "alice",
+                    "--external-id",
+                    "alice",
+                    "--config",
+                    &sts_str,
+                ],
+                &dir.join("users.log"),
+            )?
+            .wait()?;
+        if !add.success() {
+            bail!(
+                "lakests users add failed: see {}",
+                dir.join("users.log").display()
+            );
+        }
+        let mut procs = Vec::new();
+        let mut startup = Vec::new();
+        for (name, cfg, port) in [
+            ("idp", &idp_cfg, idp_port),
+            ("authenticator", &authn_cfg, authn_port),
+            ("sts", &sts_cfg, sts_port),
+        ] {
+            let started = Instant::now();
+            let child = ctx.lakests(
+                &["serve", "--config", &cfg.to_string_lossy()],
+                &dir.join(format!("{name}.log")),
+            )?;
+            let proc = Proc {
+                name: name.into(),
+                child,
+            };
+            let took = ctx
+                .wait_healthy(&format!("127.0.0.1:{port}"), started)
+                .await
+                .with_context(|| {
+                    format!(
+                        "{name} did not start; see {}",
+                        dir.join(format!("{name}.log")).display()
+                    )
+                })?;
+            startup.push((name.to_owned(), took));
+            procs.push(proc);
+        }
+        Ok(Self {
+            procs,
+            sts_addr: format!("127.0.0.1:{sts_port}"),
+            idp_url: format!("http://{idp_addr}"),
+            startup,
+        })
+    }
+
+    /// One login; returns the lakeFS token.
+    async fn one_login(&self, ctx: &Ctx) -> anyhow::Result<String> {
+        let (token, _) = login(&ctx.http, &self.idp_url, &self.sts_addr).await?;
+        Ok(token)
+    }
+
+    async fn login_load(&self, ctx: &Ctx) -> anyhow::Result<LoginRun> {
+        let before: Vec<u64> = self.procs.iter().map(|p| cpu_ticks(p.pid())).collect();
+        let count = Arc::new(AtomicU64::new(0));
+        let deadline = Instant::now() + Duration::from_secs(RUN_SECS);
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..LOGIN_CONCURRENCY {
+            let (http, idp, sts, count) = (
+                ctx.http.clone(),
+                self.idp_url.clone(),
+                self.sts_addr.clone(),
+                count.clone(),
+            );
+            tasks.spawn(async move {
+                let mut lat = Vec::new();
+                while Instant::now() < deadline
+                    && count.fetch_add(1, Ordering::SeqCst) < MAX_LOGINS_PER_RUN
+                {
+                    let (_, took) = login(&http, &idp, &sts).await?;
+                    lat.push(took);
+                }
+                anyhow::Ok(lat)
+            });
+        }
+        let mut lat = Vec::new();
+        while let Some(r) = tasks.join_next().await {
+            lat.extend(r??);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let after: Vec<u64> = self.procs.iter().map(|p| cpu_ticks(p.pid())).collect();
+        lat.sort();
+        let n = lat.len().max(1);
+        let pct = |q: f64| {
+            lat.get(((n as f64 * q) as usize).min(n - 1))
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .unwrap_or(0.0)
+        };
+        let cpu_us = self
+            .procs
+            .iter()
+            .zip(before.iter().zip(&after))
+            .map(|(p, (b, a))| {
+                (
+                    p.name.clone(),
+                    (a - b) as f64 / ctx.clk_tck * 1e6 / n as f64,
+                )
+            })
+            .collect();
+        Ok(LoginRun {
+            rate: lat.len() as f64 / elapsed,
+            p50_ms: pct(0.5),
+            p99_ms: pct(0.99),
+            cpu_us,
+        })
+    }
+}
+
+/// A code from the IdP (non-interactive), then `POST /api/v1/sts/login`; returns the token and
+/// the latency of the STS login call.
+async fn login(http: &reqwest::Client, idp: &str, sts: &str) -> anyhow::Result<(String, Duration)> {
+    let mut raw = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut raw).map_err(|_| anyhow::anyhow!("rand failed"))?;
+    let verifier = URL_SAFE_NO_PAD.encode(raw);
+    let challenge = URL_SAFE_NO_PAD.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        verifier.as_bytes(),
+    ));
+    let resp = http
+        .get(format!("{idp}/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", "lakests"),
+            ("redirect_uri", REDIRECT),
+            ("scope", "openid"),
+            ("state", &verifier),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("login_hint", "alice"),
+        ])
+        .send()
+        .await?;
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .with_context(|| format!("the IdP answered {} without a redirect", resp.status()))?
+        .to_owned();
+    let url = url::Url::parse(&location)?;
+    let code = url
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .with_context(|| format!("no code in the redirect: {location}"))?;
+    let started = Instant::now();
+    let resp = http
+        .post(format!("http://{sts}/api/v1/sts/login"))
+        .json(&json!({"code": code, "state": verifier, "redirect_uri": REDIRECT}))
+        .send()
+        .await?;
+    let took = started.elapsed();
+    let status = resp.status();
+    let body: Value = resp.json().await?;
+    if status != 200 {
+        bail!("sts login answered {status}: {body}");
+    }
+    Ok((body["token"].as_str().context("no token")?.to_owned(), took))
+}
+
+/// Microseconds of the login's crypto: one IdP signature, one verification, one HS256 signature.
+fn crypto_floor_us(alg: &str) -> anyhow::Result<f64> {
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+    let (algorithm, enc, dec) = match alg {
+        "ES256" => {
+            let rng = aws_lc_rs::rand::SystemRandom::new();
+            let pkcs8 = aws_lc_rs::signature::EcdsaKeyPair::generate_pkcs8(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                &rng,
+            )
+            .map_err(|_| anyhow::anyhow!("keygen"))?;
+            let kp = aws_lc_rs::signature::EcdsaKeyPair::from_pkcs8(
+                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                pkcs8.as_ref(),
+            )
+            .map_err(|_| anyhow::anyhow!("key"))?;
+            use aws_lc_rs::signature::KeyPair;
+            let public = kp.public_key().as_ref().to_vec();
+            (
+                Algorithm::ES256,
+                EncodingKey::from_ec_der(pkcs8.as_ref()),
+                DecodingKey::from_ec_der(&public),
+            )
+        }
+        _ => {
+            let kp = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+                .map_err(|_| anyhow::anyhow!("keygen"))?;
+            use aws_lc_rs::encoding::AsDer;
+            use aws_lc_rs::signature::KeyPair;
+            let der = kp.as_der().map_err(|_| anyhow::anyhow!("der"))?;
+            let public = kp.public_key().as_ref().to_vec();
+            (
+                Algorithm::RS256,
+                EncodingKey::from_rsa_der(der.as_ref()),
+                DecodingKey::from_rsa_der(&public),
+            )
+        }
+    };
+    let hs = EncodingKey::from_secret(SECRET.as_bytes());
+    let claims = json!({"iss": "http://127.0.0.1:1", "sub": "alice", "aud": "lakests", "exp": 4_000_000_000u64, "iat": 1, "nonce": "n", "email": "alice@example.com"});
+    let mut v = Validation::new(algorithm);
+    v.set_audience(&["lakests"]);
+    let iterations = 200;
+    let started = Instant::now();
+    for _ in 0..iterations {
+        let id_token = jsonwebtoken::encode(&Header::new(algorithm), &claims, &enc)?;
+        jsonwebtoken::decode::<Value>(&id_token, &dec, &v)?;
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &hs)?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / iterations as f64)
+}
+
+type ProxyState = (
+    Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
+    Arc<std::sync::Mutex<String>>,
+    reqwest::Client,
+);
+
+/// Runs a login system whose IdP sits behind a counting proxy, and counts IdP requests by path
+/// over 100 logins after one warm-up login.
+async fn outbound_calls(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, u64>> {
+    use axum::extract::{Request, State};
+    let proxy_port = free_port()?;
+    let counts: Arc<std::sync::Mutex<BTreeMap<String, u64>>> = Arc::default();
+    let upstream: Arc<std::sync::Mutex<String>> = Arc::default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let state = (counts.clone(), upstream.clone(), client);
+    let app = axum::Router::new()
+        .fallback(
+            |State((counts, upstream, client)): State<ProxyState>, req: Request| async move {
+                let path = req.uri().path().to_owned();
+                *counts
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .entry(path)
+                    .or_default() += 1;
+                let base = upstream.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let url = format!(
+                    "{base}{}",
+                    req.uri()
+                        .path_and_query()
+                        .map(|p| p.as_str())
+                        .unwrap_or("/")
+                );
+                let method = req.method().clone();
+                let headers = req.headers().clone();
+                let body = axum::body::to_bytes(req.into_body(), 1 << 20)
+                    .await
+                    .unwrap_or_default();
+                let mut r = client.request(method, url);
+                for (k, v) in &headers {
+                    if k != "host" {
+                        r = r.header(k, v);
+                    }
+                }
+                match r.body(body).send().await {
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let headers = resp.headers().clone();
+                        let bytes = resp.bytes().await.unwrap_or_default();
+                        let mut out = axum::response::Response::new(axum::body::Body::from(bytes));
+                        *out.status_mut() = status;
+                        *out.headers_mut() = headers;
+                        out
+                    }
+                    Err(_) => axum::response::Response::builder()
+                        .status(502)
+                        .body(axum::body::Body::empty())
+                        .unwrap_or_default(),
+                }
+            },
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", proxy_port)).await?;
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let issuer = format!("http://127.0.0.1:{proxy_port}");
+    let system = System::start_with_issuer(
+        ctx,
+        "count",
+        "ES256",
+        "sqlite",
+        None,
+        Some((proxy_port, issuer)),
+    )
+    .await?;
+    *upstream.lock().unwrap_or_else(|e| e.into_inner()) = system.idp_url.clone();
+    system.one_login(ctx).await?;
+    counts.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    for _ in 0..100 {
+        system.one_login(ctx).await?;
+    }
+    let result = counts.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    drop(system);
+    server.abort();
+    Ok(result)
+}

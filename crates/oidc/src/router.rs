@@ -1,0 +1,113 @@
+//! The authenticator role's HTTP API.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lakests_api::{AuthenticatorStsRequest, AuthorizeRequest, OidcTokenData};
+use lakests_core::{Authenticator, AuthenticatorError, RequestContext};
+use lakests_http::{ApiError, AppJson, RequestId};
+
+use crate::AuthenticatorService;
+
+/// The role's HTTP API: `POST /api/v1/sts/login`, `POST /api/v1/sts/authorize`,
+/// `GET /api/v1/healthcheck` (204), `GET /metrics` (Prometheus text counters of logins by
+/// outcome), wrapped with [`lakests_http::with_common_layers`].
+pub fn router(service: Arc<AuthenticatorService>) -> Router {
+    lakests_http::with_common_layers(
+        Router::new()
+            .route("/api/v1/sts/login", post(login))
+            .route("/api/v1/sts/authorize", post(authorize))
+            .route("/api/v1/healthcheck", get(healthcheck))
+            .route("/metrics", get(metrics))
+            .with_state(service),
+    )
+}
+
+/// The client's address when the server was started with connect info.
+struct ClientAddr(Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(a)| a.to_string()),
+        ))
+    }
+}
+
+/// 4xx carry the service's client-safe message; 5xx are generic (the cause is in the log).
+fn api_error(e: AuthenticatorError) -> ApiError {
+    match e {
+        AuthenticatorError::InvalidRequest(m) => ApiError::bad_request(m),
+        AuthenticatorError::Unauthorized(m) => ApiError::unauthorized(m),
+        AuthenticatorError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
+        AuthenticatorError::Timeout(_) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "the identity provider did not answer in time",
+        ),
+        AuthenticatorError::Upstream(_) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "the identity provider could not be used",
+        ),
+        AuthenticatorError::Internal(_) => ApiError::internal(),
+    }
+}
+
+async fn login(
+    State(service): State<Arc<AuthenticatorService>>,
+    RequestId(request_id): RequestId,
+    ClientAddr(client_addr): ClientAddr,
+    AppJson(request): AppJson<AuthenticatorStsRequest>,
+) -> Result<axum::Json<OidcTokenData>, ApiError> {
+    let ctx = RequestContext {
+        request_id,
+        client_addr,
+    };
+    service
+        .sts_login(&request, &ctx)
+        .await
+        .map(|claims| axum::Json(OidcTokenData { claims }))
+        .map_err(api_error)
+}
+
+async fn authorize(
+    State(service): State<Arc<AuthenticatorService>>,
+    RequestId(request_id): RequestId,
+    ClientAddr(client_addr): ClientAddr,
+    AppJson(request): AppJson<AuthorizeRequest>,
+) -> Result<axum::Json<lakests_api::AuthorizeResponse>, ApiError> {
+    let ctx = RequestContext {
+        request_id,
+        client_addr,
+    };
+    service
+        .authorize(&request, &ctx)
+        .await
+        .map(axum::Json)
+        .map_err(api_error)
+}
+
+async fn healthcheck() -> StatusCode {
+    StatusCode::NO_CONTENT
+}
+
+async fn metrics(State(service): State<Arc<AuthenticatorService>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        service.metrics_text(),
+    )
+        .into_response()
+}

@@ -1,0 +1,479 @@
+//! The authenticator use cases: `sts/login` (redeem a code for the ID token's claims) and
+//! `sts/authorize` (start a session-mode login).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use async_trait::async_trait;
+use lakests_api::{AuthenticatorStsRequest, AuthorizeRequest, AuthorizeResponse};
+use lakests_config::{AuthenticatorConfig, ClaimRequirement, PkceMode, ProviderConfig};
+use lakests_core::sts::{MAX_CODE_LEN, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
+use lakests_core::{
+    Authenticator, AuthenticatorError, Claims, Clock, Grant, RequestContext, Store, StoreError,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use tracing::Instrument;
+
+use crate::OidcError;
+use crate::id_token::{self, Expectations, IdTokenError};
+use crate::metrics::{Metrics, Outcome};
+use crate::outbound::Outbound;
+use crate::pkce;
+use crate::provider::{Cached, Env, Provider};
+use crate::token::{self, Redemption};
+
+/// The `Grant` kind of session-mode logins.
+pub const SESSION_GRANT_KIND: &str = "login_session";
+/// How often, at most, `authorize` purges expired grants from the store (seconds).
+const PURGE_INTERVAL: i64 = 60;
+
+/// What a session-mode login keeps server-side (no `Debug`: it holds the verifier).
+#[derive(Serialize, Deserialize)]
+struct Session {
+    provider: String,
+    redirect_uri: String,
+    code_verifier: String,
+    nonce: String,
+}
+
+/// The OpenID Connect relying party behind lakeFS's authentication API.
+pub struct AuthenticatorService {
+    providers: Vec<Provider>,
+    out: Outbound,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Metrics,
+    session_ttl: i64,
+    metadata_ttl: i64,
+    refetch_interval: i64,
+    last_purge: AtomicI64,
+}
+
+impl std::fmt::Debug for AuthenticatorService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthenticatorService")
+            .field(
+                "providers",
+                &self
+                    .providers
+                    .iter()
+                    .map(Provider::name)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn secs(d: lakests_config::Duration) -> i64 {
+    i64::try_from(d.get().as_secs()).unwrap_or(i64::MAX)
+}
+
+impl AuthenticatorService {
+    /// Builds the service; performs no network I/O (discovery happens lazily on first use and
+    /// is cached), so it can start before its IdP. Errors only for local problems (e.g. an
+    /// unreadable `ca_file`).
+    pub fn new(
+        config: &AuthenticatorConfig,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, OidcError> {
+        let out = Outbound::new(
+            config.request_timeout.get(),
+            config.max_response_bytes,
+            config.ca_file.as_deref(),
+        )?;
+        let providers = config
+            .providers
+            .iter()
+            .map(|p| {
+                Provider::new(p.clone()).map_err(|message| OidcError::Config {
+                    provider: p.name.clone(),
+                    message,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            providers,
+            out,
+            store,
+            clock,
+            metrics: Metrics::default(),
+            session_ttl: secs(config.session_ttl).max(1),
+            metadata_ttl: secs(config.metadata_ttl).max(1),
+            refetch_interval: secs(config.jwks_refetch_interval),
+            last_purge: AtomicI64::new(i64::MIN),
+        })
+    }
+
+    fn env(&self) -> Env<'_> {
+        Env {
+            out: &self.out,
+            clock: self.clock.as_ref(),
+            metrics: &self.metrics,
+            ttl: self.metadata_ttl,
+            refetch_interval: self.refetch_interval,
+        }
+    }
+
+    /// The provider a redirect URI selects: the one listing it exactly; failing that, the one
+    /// with `allow_loopback_any_port` listing the same loopback URI with another port. The
+    /// configuration guarantees at most one of each.
+    fn select(&self, redirect_uri: &str) -> Option<&Provider> {
+        if let Some(p) = self
+            .providers
+            .iter()
+            .find(|p| p.cfg.redirect_uris.iter().any(|u| u == redirect_uri))
+        {
+            return Some(p);
+        }
+        let key = ProviderConfig::loopback_key(redirect_uri)?;
+        self.providers.iter().find(|p| {
+            p.cfg.allow_loopback_any_port
+                && p.cfg
+                    .redirect_uris
+                    .iter()
+                    .any(|u| ProviderConfig::loopback_key(u).as_deref() == Some(key.as_str()))
+        })
+    }
+
+    fn select_or_reject(&self, redirect_uri: &str) -> Result<&Provider, AuthenticatorError> {
+        if redirect_uri.is_empty() {
+            return Err(AuthenticatorError::InvalidRequest(
+                "redirect_uri is empty".into(),
+            ));
+        }
+        if redirect_uri.len() > MAX_REDIRECT_URI_LEN {
+            return Err(AuthenticatorError::InvalidRequest(format!(
+                "redirect_uri is longer than {MAX_REDIRECT_URI_LEN} bytes"
+            )));
+        }
+        self.select(redirect_uri).ok_or_else(|| {
+            AuthenticatorError::InvalidRequest(
+                "redirect_uri is not allowed by any configured provider".into(),
+            )
+        })
+    }
+
+    /// The Prometheus text of the counters.
+    pub fn metrics_text(&self) -> String {
+        self.metrics.render()
+    }
+
+    /// Session mode: start a login (POST /api/v1/sts/authorize).
+    pub async fn authorize(
+        &self,
+        req: &AuthorizeRequest,
+        ctx: &RequestContext,
+    ) -> Result<AuthorizeResponse, AuthenticatorError> {
+        let span = tracing::info_span!("authorize", request_id = %ctx.request_id, provider = tracing::field::Empty);
+        let result = self.authorize_inner(req).instrument(span.clone()).await;
+        self.metrics.authorize(Outcome::of(&result));
+        span.in_scope(|| log_outcome("authorize", &result));
+        result
+    }
+
+    async fn authorize_inner(
+        &self,
+        req: &AuthorizeRequest,
+    ) -> Result<AuthorizeResponse, AuthenticatorError> {
+        let provider = self.select_or_reject(&req.redirect_uri)?;
+        tracing::Span::current().record("provider", provider.name());
+        if provider.cfg.pkce != PkceMode::Session {
+            return Err(AuthenticatorError::InvalidRequest(
+                "this redirect_uri's provider uses pkce: state; the client builds the authorization URL itself (code_verifier = state)".into(),
+            ));
+        }
+        let cached = provider.current(&self.env()).await?;
+        let endpoint = cached.meta.authorization_endpoint.clone().ok_or_else(|| {
+            AuthenticatorError::Upstream(format!(
+                "provider {}: the discovery document has no authorization_endpoint",
+                provider.name()
+            ))
+        })?;
+        let random = || {
+            pkce::random_token().map_err(|_| {
+                AuthenticatorError::Internal("the system random generator failed".into())
+            })
+        };
+        let (state, verifier, nonce) = (random()?, random()?, random()?);
+        let now = self.clock.now();
+        let expires_at = now.saturating_add(self.session_ttl);
+        let session = Session {
+            provider: provider.name().to_owned(),
+            redirect_uri: req.redirect_uri.clone(),
+            code_verifier: verifier.clone(),
+            nonce: nonce.clone(),
+        };
+        let payload = serde_json::to_string(&session)
+            .map_err(|_| AuthenticatorError::Internal("cannot encode the login session".into()))?;
+        self.store
+            .put_grant(&Grant {
+                kind: SESSION_GRANT_KIND.into(),
+                key: pkce::session_key(&state),
+                payload,
+                expires_at,
+            })
+            .await
+            .map_err(store_error)?;
+        self.maybe_purge(now).await;
+        let mut url = endpoint;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &provider.cfg.client_id)
+            .append_pair("redirect_uri", &req.redirect_uri)
+            .append_pair("scope", &provider.cfg.scopes.join(" "))
+            .append_pair("state", &state)
+            .append_pair("nonce", &nonce)
+            .append_pair("code_challenge", &pkce::s256_challenge(&verifier))
+            .append_pair("code_challenge_method", "S256");
+        Ok(AuthorizeResponse {
+            authorization_url: url.into(),
+            state,
+            expires_at,
+        })
+    }
+
+    /// Removes expired login sessions now and then, so abandoned logins do not pile up.
+    async fn maybe_purge(&self, now: i64) {
+        let last = self.last_purge.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < PURGE_INTERVAL
+            || self
+                .last_purge
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        if let Err(e) = self.store.purge_expired_grants(now).await {
+            tracing::warn!(error = %e, "purging expired login sessions failed");
+        }
+    }
+
+    async fn login_inner(
+        &self,
+        req: &AuthenticatorStsRequest,
+    ) -> Result<Claims, AuthenticatorError> {
+        let bad = |m: String| Err(AuthenticatorError::InvalidRequest(m));
+        if req.code.is_empty() {
+            return bad("code is empty".into());
+        }
+        if req.code.len() > MAX_CODE_LEN {
+            return bad(format!("code is longer than {MAX_CODE_LEN} bytes"));
+        }
+        if req.state.is_empty() {
+            return bad("state is empty".into());
+        }
+        if req.state.len() > MAX_STATE_LEN {
+            return bad(format!("state is longer than {MAX_STATE_LEN} bytes"));
+        }
+        let provider = self.select_or_reject(&req.redirect_uri)?;
+        tracing::Span::current().record("provider", provider.name());
+
+        // Where the verifier comes from, and which nonce the ID token must carry.
+        let (verifier, nonce) = match provider.cfg.pkce {
+            PkceMode::State => {
+                if !pkce::is_valid_verifier(&req.state) {
+                    return bad("state is not a valid PKCE code verifier (43 to 128 characters of A-Z a-z 0-9 - . _ ~); this provider uses pkce: state".into());
+                }
+                (req.state.clone(), None)
+            }
+            PkceMode::Session => {
+                let session = self.take_session(&req.state).await?;
+                if session.provider != provider.name() || session.redirect_uri != req.redirect_uri {
+                    return Err(AuthenticatorError::Unauthorized(
+                        "redirect_uri is not the one the login session was started with".into(),
+                    ));
+                }
+                (session.code_verifier, Some(session.nonce))
+            }
+        };
+
+        let env = self.env();
+        let cached = provider.current(&env).await?;
+        let tokens = token::redeem(
+            &self.out,
+            &self.metrics,
+            &provider.cfg,
+            &cached.meta.token_endpoint,
+            &Redemption {
+                code: &req.code,
+                redirect_uri: &req.redirect_uri,
+                code_verifier: &verifier,
+            },
+        )
+        .await?;
+
+        let mut claims = self
+            .validate_id_token(provider, cached.clone(), &tokens.id_token, nonce.as_deref())
+            .await
+            .map_err(|e| match e {
+                LoginRefusal::Token(e) => {
+                    tracing::info!(reason = %e, "ID token refused");
+                    AuthenticatorError::Unauthorized(e.to_string())
+                }
+                LoginRefusal::Upstream(e) => e,
+            })?;
+
+        if provider.cfg.userinfo {
+            self.merge_userinfo(provider, &cached, tokens.access_token.as_ref(), &mut claims)
+                .await?;
+        }
+
+        let flat = lakests_core::claims::flatten(&claims);
+        check_required(&provider.cfg, &flat)?;
+        Ok(flat)
+    }
+
+    async fn take_session(&self, state: &str) -> Result<Session, AuthenticatorError> {
+        let grant = self
+            .store
+            .take_grant(SESSION_GRANT_KIND, &pkce::session_key(state), self.clock.now())
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                AuthenticatorError::Unauthorized(
+                    "unknown, already used or expired login session (start again with sts/authorize)".into(),
+                )
+            })?;
+        serde_json::from_str(&grant.payload).map_err(|_| {
+            AuthenticatorError::Internal("a stored login session is unreadable".into())
+        })
+    }
+
+    /// Parses, verifies (refetching the JWKS once for an unknown key) and validates the ID
+    /// token; returns its claims.
+    async fn validate_id_token(
+        &self,
+        provider: &Provider,
+        cached: Arc<Cached>,
+        id_token: &str,
+        nonce: Option<&str>,
+    ) -> Result<Map<String, Value>, LoginRefusal> {
+        let parsed = id_token::parse(id_token)?;
+        match parsed.verify_signature(&cached.keys, &cached.meta.algs) {
+            Ok(()) => {}
+            Err(IdTokenError::UnknownKey) => {
+                let newer = provider
+                    .refetch_keys(&cached, &self.env())
+                    .await
+                    .map_err(LoginRefusal::Upstream)?
+                    .ok_or(IdTokenError::UnknownKey)?;
+                parsed.verify_signature(&newer.keys, &newer.meta.algs)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        id_token::validate_claims(
+            &parsed.claims,
+            &Expectations {
+                issuer: &provider.cfg.issuer,
+                client_id: &provider.cfg.client_id,
+                now: self.clock.now(),
+                skew: provider.cfg.clock_skew_seconds,
+                nonce,
+            },
+        )?;
+        Ok(parsed.claims)
+    }
+
+    async fn merge_userinfo(
+        &self,
+        provider: &Provider,
+        cached: &Cached,
+        access_token: Option<&secrecy::SecretString>,
+        claims: &mut Map<String, Value>,
+    ) -> Result<(), AuthenticatorError> {
+        let endpoint = cached.meta.userinfo_endpoint.as_ref().ok_or_else(|| {
+            tracing::error!(provider = %provider.name(), "userinfo is enabled but the provider has no userinfo_endpoint");
+            AuthenticatorError::Internal(format!(
+                "provider {}: userinfo is enabled but the provider has no userinfo_endpoint",
+                provider.name()
+            ))
+        })?;
+        let token = access_token.ok_or_else(|| {
+            AuthenticatorError::Upstream(format!(
+                "provider {}: the token response has no access_token for userinfo",
+                provider.name()
+            ))
+        })?;
+        let info =
+            token::userinfo(&self.out, &self.metrics, provider.name(), endpoint, token).await?;
+        // OpenID Connect Core §5.3.2: the userinfo sub must be the ID token's.
+        if info.get("sub") != claims.get("sub") {
+            return Err(AuthenticatorError::Unauthorized(
+                "the userinfo sub is not the ID token's sub".into(),
+            ));
+        }
+        for (k, v) in info {
+            // The ID token's claims are signed; userinfo only adds what it lacks.
+            claims.entry(k).or_insert(v);
+        }
+        Ok(())
+    }
+}
+
+/// Why validation stopped: the token itself, or a failed JWKS refetch.
+#[derive(Debug)]
+enum LoginRefusal {
+    Token(IdTokenError),
+    Upstream(AuthenticatorError),
+}
+
+impl From<IdTokenError> for LoginRefusal {
+    fn from(e: IdTokenError) -> Self {
+        LoginRefusal::Token(e)
+    }
+}
+
+/// Per-provider claim rules, on the flattened claims: exact value, or one of several.
+fn check_required(cfg: &ProviderConfig, claims: &Claims) -> Result<(), AuthenticatorError> {
+    for (name, rule) in &cfg.required_claims {
+        let value = claims.get(name);
+        let ok = match rule {
+            ClaimRequirement::Exact(want) => value == Some(want),
+            ClaimRequirement::OneOf(options) => value.is_some_and(|v| options.contains(v)),
+        };
+        if !ok {
+            tracing::info!(claim = %name, "a required claim is missing or has another value");
+            return Err(AuthenticatorError::Unauthorized(format!(
+                "the identity does not satisfy the required claim {name:?}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn store_error(e: StoreError) -> AuthenticatorError {
+    tracing::error!(error = %e, "the store failed");
+    AuthenticatorError::Internal("the store failed".into())
+}
+
+fn log_outcome<T>(what: &str, r: &Result<T, AuthenticatorError>) {
+    let outcome = Outcome::of(r).as_str();
+    match r {
+        Ok(_) => tracing::info!(outcome, "{what} succeeded"),
+        Err(
+            e @ (AuthenticatorError::InvalidRequest(_)
+            | AuthenticatorError::Unauthorized(_)
+            | AuthenticatorError::Conflict(_)),
+        ) => {
+            tracing::info!(outcome, reason = %e, "{what} refused")
+        }
+        Err(e) => tracing::warn!(outcome, error = %e, "{what} failed"),
+    }
+}
+
+#[async_trait]
+impl Authenticator for AuthenticatorService {
+    async fn sts_login(
+        &self,
+        request: &AuthenticatorStsRequest,
+        ctx: &RequestContext,
+    ) -> Result<Claims, AuthenticatorError> {
+        let span = tracing::info_span!("sts_login", request_id = %ctx.request_id, provider = tracing::field::Empty);
+        let result = self.login_inner(request).instrument(span.clone()).await;
+        self.metrics.login(Outcome::of(&result));
+        span.in_scope(|| log_outcome("login", &result));
+        result
+    }
+}
