@@ -23,11 +23,12 @@ pub fn is_registered(candidate: &Url, registered: &[String], loopback_any_port: 
     })
 }
 
-/// Whether the URL's host is a loopback address or `localhost`.
+/// Whether the URL's host is one of the loopback hosts the authenticator treats as such:
+/// `127.0.0.1`, `[::1]` or `localhost` (`ProviderConfig::loopback_key` of lakests-config).
 pub fn is_loopback(url: &Url) -> bool {
     match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Ipv4(ip)) => ip == std::net::Ipv4Addr::LOCALHOST,
+        Some(Host::Ipv6(ip)) => ip == std::net::Ipv6Addr::LOCALHOST,
         Some(Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         None => false,
     }
@@ -97,6 +98,12 @@ mod tests {
 
     #[test]
     fn any_port_never_extends_to_a_non_loopback_host() {
+        let reg = vec!["http://127.0.0.2/callback".to_owned()];
+        assert!(!is_registered(
+            &u("http://127.0.0.2:8085/callback"),
+            &reg,
+            true
+        ));
         let reg = vec!["http://example.com/callback".to_owned()];
         assert!(!is_registered(
             &u("http://example.com:8085/callback"),
