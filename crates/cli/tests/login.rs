@@ -1064,6 +1064,8 @@ impl OidcProvider {
         })
         .await
         .expect("oidc-provider is ready within 30 s");
+        // Keep reading: a closed pipe would kill the provider at its next line (EPIPE).
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         OidcProvider { child, issuer }
     }
 }
