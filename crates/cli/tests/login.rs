@@ -1139,3 +1139,51 @@ async fn session_mode_login_through_oidc_provider_yields_a_working_token() {
     sys.shutdown().await;
     let _ = op.child.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_machine_without_a_graphical_session_gets_the_url_printed() {
+    let sys = System::with_dev_idp("state", true).await;
+    let term = Terminal::new();
+    let port = sys.callback_port.to_string();
+    // No --browser-command and no DISPLAY/WAYLAND_DISPLAY (Terminal removes them).
+    let out = term
+        .run(
+            &[
+                "login",
+                "--endpoint",
+                &sys.sts,
+                "--port",
+                &port,
+                "--timeout",
+                "2s",
+            ],
+            &[],
+        )
+        .await;
+    let err = stderr(&out);
+    assert!(
+        err.contains("Open this URL in a browser on this machine to sign in (no browser could be opened: no graphical session"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("    {}/authorize?", issuer_of(&sys).await)),
+        "{err}"
+    );
+    assert!(error_line(&out).contains("login timed out after 2s"));
+    sys.shutdown().await;
+}
+
+async fn issuer_of(sys: &System) -> String {
+    let d: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!("{}/.well-known/lakests-login", sys.sts))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    d["issuer"].as_str().unwrap().to_owned()
+}

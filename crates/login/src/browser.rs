@@ -69,6 +69,9 @@ fn stderr_stdio() -> Stdio {
     Stdio::null()
 }
 
+/// How long the system browser's launcher is given to report a failure.
+const SYSTEM_BROWSER_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The desktop's default browser (through the `open` crate). On a Unix machine without a
 /// graphical session it refuses at once, so the URL gets printed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -82,7 +85,21 @@ impl Browser for SystemBrowser {
         {
             return Err("no graphical session (neither DISPLAY nor WAYLAND_DISPLAY is set)".into());
         }
-        open::that_detached(url).map_err(|e| format!("cannot open a browser: {e}"))
+        // `open::that` reports a launcher that fails (no browser installed); some launchers
+        // only return when the browser closes, so a launcher still running after a moment
+        // counts as opened.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let url = url.to_owned();
+        std::thread::spawn(move || {
+            let _ = tx.send(open::that(&url));
+        });
+        match rx.recv_timeout(SYSTEM_BROWSER_WAIT) {
+            Ok(Ok(())) | Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                Err("the browser launcher failed".into())
+            }
+        }
     }
 }
 
