@@ -623,7 +623,7 @@ async fn two_concurrent_logins_open_one_browser_tab_and_print_the_same_token() {
     // The browser takes a moment, so the second login starts while the first one waits.
     let env = [
         ("LAKESTS_TEST_LOGIN_HINT", "alice"),
-        ("LAKESTS_TEST_BROWSER_DELAY_MS", "1500"),
+        ("LAKESTS_TEST_BROWSER_DELAY_MS", "3000"),
     ];
     let login = [
         "login",
