@@ -828,6 +828,45 @@ async fn failure_the_identity_provider_is_unreachable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_the_identity_provider_is_unreachable_in_session_mode_too() {
+    let dead = format!("http://127.0.0.1:{}", free_port());
+    let callback_port = free_port();
+    let provider = Provider {
+        issuer: dead.clone(),
+        client_id: CLIENT_ID.into(),
+        redirect_uris: vec![format!("http://127.0.0.1:{callback_port}/callback")],
+        any_port: false,
+        pkce: "session",
+    };
+    let sys = System::start(provider, None, callback_port).await;
+    let term = Terminal::new();
+    let cmd = follow_command();
+    let out = term
+        .run(
+            &[
+                "login",
+                "--endpoint",
+                &sys.sts,
+                "--port",
+                &callback_port.to_string(),
+                "--browser-command",
+                &cmd,
+            ],
+            &[],
+        )
+        .await;
+    let line = error_line(&out);
+    assert!(
+        line.starts_with(&format!(
+            "error: cannot reach the identity provider at {dead}: the lakeFS server could not reach it ("
+        )),
+        "{line}"
+    );
+    assert_eq!(term.opens(), 0);
+    sys.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_the_redirect_uri_is_not_registered() {
     let sys = System::with_dev_idp("state", false).await;
     let term = Terminal::new();
