@@ -1,6 +1,7 @@
 //! `lakests`: STS login for lakeFS. Runs the server roles, manages the user directory, and (for
 //! data people) logs in from a terminal.
 
+mod login_cmd;
 mod quickstart;
 mod users;
 
@@ -31,6 +32,12 @@ enum Command {
     /// Read the login audit log.
     #[command(subcommand)]
     Audit(users::AuditCommand),
+    /// Log in to a lakeFS server through the browser and print a session token.
+    Login(login_cmd::LoginArgs),
+    /// Remove the cached token of a lakeFS server.
+    Logout(login_cmd::LogoutArgs),
+    /// Show the cached identity and its expiry, confirmed by the server.
+    Whoami(login_cmd::WhoamiArgs),
     /// Start the whole system on one laptop: STS server, authenticator and development IdP on
     /// 127.0.0.1 with SQLite and demo users. Development only.
     Quickstart(quickstart::QuickstartArgs),
@@ -152,6 +159,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Users(cmd) => users::run_users(cmd).await,
         Command::Audit(cmd) => users::run_audit(cmd).await,
+        Command::Login(args) => login_cmd::login(args).await,
+        Command::Logout(args) => login_cmd::logout(args).await,
+        Command::Whoami(args) => login_cmd::whoami(args).await,
         Command::Quickstart(args) => quickstart::run(args).await,
         Command::Idp(IdpCommand::RotateKeys { data_dir, config }) => {
             let dir = match data_dir {

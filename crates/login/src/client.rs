@@ -1,0 +1,391 @@
+//! The HTTP calls of a login: the lakeFS server (discovery, authorize, `sts/login`, current
+//! user) and the identity provider's OpenID discovery document. Every call has a timeout
+//! bounded by the login's deadline, a response size limit, and follows no redirect.
+
+use std::time::Duration;
+
+use lakests_api::{
+    AuthenticationToken, AuthorizeRequest, AuthorizeResponse, CurrentUser, ErrorBody,
+    LoginDiscovery, StsAuthRequest, User,
+};
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+
+use crate::endpoint::Endpoint;
+use crate::error::LoginError;
+use crate::secret::AccessToken;
+
+/// Largest response body read from any server.
+pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// Response header with the TTL the server granted (lakests extension).
+pub const GRANTED_TTL_HEADER: &str = "x-lakests-granted-ttl-seconds";
+
+/// The HTTP client of a login.
+#[derive(Debug, Clone)]
+pub struct ServerClient {
+    http: reqwest::Client,
+    request_timeout: Duration,
+}
+
+/// A response read in full, within the size limit.
+struct Answer {
+    status: u16,
+    content_type: String,
+    granted_ttl: Option<i64>,
+    body: Vec<u8>,
+}
+
+/// Why a call got no answer.
+enum CallError {
+    /// The deadline has passed (or passes during the call).
+    Deadline,
+    /// Transport failure, with a readable cause.
+    Transport(String),
+}
+
+impl ServerClient {
+    /// A client whose calls each take at most `request_timeout` (and never outlive the login's
+    /// deadline).
+    pub fn new(request_timeout: Duration) -> Result<Self, LoginError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(request_timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("lakests/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| LoginError::ServerUnreachable {
+                endpoint: "(none)".into(),
+                cause: format!("cannot build the HTTP client: {}", cause_of(&e)),
+            })?;
+        Ok(Self {
+            http,
+            request_timeout,
+        })
+    }
+
+    async fn call(
+        &self,
+        req: reqwest::RequestBuilder,
+        deadline: Instant,
+    ) -> Result<Answer, CallError> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(CallError::Deadline);
+        }
+        let budget = left.min(self.request_timeout);
+        let run = async {
+            let mut resp = req
+                .timeout(budget)
+                .send()
+                .await
+                .map_err(|e| CallError::Transport(cause_of(&e)))?;
+            let status = resp.status().as_u16();
+            let content_type = resp
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let granted_ttl = resp
+                .headers()
+                .get(GRANTED_TTL_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok());
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| CallError::Transport(cause_of(&e)))?
+            {
+                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(CallError::Transport(format!(
+                        "the answer is larger than {MAX_RESPONSE_BYTES} bytes"
+                    )));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(Answer {
+                status,
+                content_type,
+                granted_ttl,
+                body,
+            })
+        };
+        match tokio::time::timeout(budget, run).await {
+            Ok(r) => r,
+            Err(_) if budget < self.request_timeout => Err(CallError::Deadline),
+            Err(_) => Err(CallError::Transport(format!(
+                "no answer within {}",
+                humantime::format_duration(budget)
+            ))),
+        }
+    }
+
+    /// `GET /.well-known/lakests-login`. `None` when the server has no such document (a plain
+    /// lakeFS answers 404, or its web UI's HTML).
+    pub async fn discovery(
+        &self,
+        endpoint: &Endpoint,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Option<LoginDiscovery>, LoginError> {
+        let a = self
+            .call(self.http.get(endpoint.discovery_url()), deadline)
+            .await
+            .map_err(|e| server_call_error(e, endpoint, timeout))?;
+        match a.status {
+            200 if a.content_type.starts_with("application/json") => parse(&a.body)
+                .map(Some)
+                .map_err(|why| LoginError::ServerRefused {
+                    endpoint: endpoint.to_string(),
+                    what: "the login discovery request",
+                    status: 200,
+                    message: format!("the answer is not a login discovery document: {why}"),
+                }),
+            200 | 401 | 403 | 404 | 405 => Ok(None),
+            status => Err(refused(endpoint, "the login discovery request", status, &a)),
+        }
+    }
+
+    /// The identity provider's `authorization_endpoint`, from its OpenID discovery document.
+    pub async fn authorization_endpoint(
+        &self,
+        issuer: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<url::Url, LoginError> {
+        let unreachable = |cause: String| LoginError::IdpUnreachable {
+            issuer: issuer.to_owned(),
+            cause,
+        };
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        );
+        let a = match self.call(self.http.get(url), deadline).await {
+            Ok(a) => a,
+            Err(CallError::Deadline) => return Err(LoginError::Timeout { after: timeout }),
+            Err(CallError::Transport(cause)) => return Err(unreachable(cause)),
+        };
+        if a.status != 200 {
+            return Err(unreachable(format!(
+                "its discovery document answered HTTP {}",
+                a.status
+            )));
+        }
+        #[derive(serde::Deserialize)]
+        struct Metadata {
+            issuer: String,
+            authorization_endpoint: String,
+        }
+        let m: Metadata = parse(&a.body)
+            .map_err(|why| unreachable(format!("its discovery document is invalid: {why}")))?;
+        if m.issuer.trim_end_matches('/') != issuer.trim_end_matches('/') {
+            return Err(unreachable(format!(
+                "its discovery document names another issuer, {}",
+                m.issuer
+            )));
+        }
+        let endpoint = url::Url::parse(&m.authorization_endpoint)
+            .ok()
+            .filter(|u| u.scheme() == "https" || u.scheme() == "http")
+            .ok_or_else(|| {
+                unreachable("its authorization_endpoint is not an http(s) URL".to_owned())
+            })?;
+        Ok(endpoint)
+    }
+
+    /// `POST /api/v1/sts/authorize`: starts a session-mode login on the server.
+    pub async fn authorize(
+        &self,
+        endpoint: &Endpoint,
+        issuer: &str,
+        redirect_uri: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<AuthorizeResponse, LoginError> {
+        let body = AuthorizeRequest {
+            redirect_uri: redirect_uri.to_owned(),
+        };
+        let a = self
+            .call(
+                self.http.post(endpoint.api("/sts/authorize")).json(&body),
+                deadline,
+            )
+            .await
+            .map_err(|e| server_call_error(e, endpoint, timeout))?;
+        match a.status {
+            200 => parse(&a.body).map_err(|why| LoginError::ServerRefused {
+                endpoint: endpoint.to_string(),
+                what: "to start the login",
+                status: 200,
+                message: format!("the answer is not an authorization response: {why}"),
+            }),
+            // The server's authenticator could not fetch the provider's metadata.
+            502 | 504 => Err(LoginError::IdpUnreachable {
+                issuer: issuer.to_owned(),
+                cause: format!(
+                    "the lakeFS server could not reach it ({})",
+                    error_message(&a)
+                ),
+            }),
+            status => Err(refused(endpoint, "to start the login", status, &a)),
+        }
+    }
+
+    /// `POST /api/v1/sts/login`: redeems the code for a lakeFS token; also returns the TTL the
+    /// server says it granted.
+    pub async fn sts_login(
+        &self,
+        endpoint: &Endpoint,
+        req: &StsAuthRequest,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<(AuthenticationToken, Option<i64>), LoginError> {
+        let a = self
+            .call(
+                self.http.post(endpoint.api("/sts/login")).json(req),
+                deadline,
+            )
+            .await
+            .map_err(|e| server_call_error(e, endpoint, timeout))?;
+        match a.status {
+            200 => {
+                let token: AuthenticationToken =
+                    parse(&a.body).map_err(|why| LoginError::ServerRefused {
+                        endpoint: endpoint.to_string(),
+                        what: "the login",
+                        status: 200,
+                        message: format!("the answer is not a token: {why}"),
+                    })?;
+                Ok((token, a.granted_ttl))
+            }
+            401 => Err(LoginError::NoUserMapped {
+                message: error_message(&a),
+            }),
+            status => Err(refused(endpoint, "the login", status, &a)),
+        }
+    }
+
+    /// `GET /api/v1/user` with a token.
+    pub async fn current_user(
+        &self,
+        endpoint: &Endpoint,
+        token: &AccessToken,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<User, LoginError> {
+        let a = self
+            .call(
+                self.http
+                    .get(endpoint.api("/user"))
+                    .bearer_auth(token.expose()),
+                deadline,
+            )
+            .await
+            .map_err(|e| server_call_error(e, endpoint, timeout))?;
+        match a.status {
+            200 => parse::<CurrentUser>(&a.body)
+                .map(|c| c.user)
+                .map_err(|why| LoginError::ServerRefused {
+                    endpoint: endpoint.to_string(),
+                    what: "the current-user request",
+                    status: 200,
+                    message: format!("the answer is not a user: {why}"),
+                }),
+            401 => Err(LoginError::TokenRefused {
+                endpoint: endpoint.to_string(),
+                message: error_message(&a),
+            }),
+            status => Err(refused(endpoint, "the current-user request", status, &a)),
+        }
+    }
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+fn server_call_error(e: CallError, endpoint: &Endpoint, timeout: Duration) -> LoginError {
+    match e {
+        CallError::Deadline => LoginError::Timeout { after: timeout },
+        CallError::Transport(cause) => LoginError::ServerUnreachable {
+            endpoint: endpoint.to_string(),
+            cause,
+        },
+    }
+}
+
+fn refused(endpoint: &Endpoint, what: &'static str, status: u16, a: &Answer) -> LoginError {
+    LoginError::ServerRefused {
+        endpoint: endpoint.to_string(),
+        what,
+        status,
+        message: error_message(a),
+    }
+}
+
+/// The `message` of a lakeFS error body, or a short printable excerpt of an odd answer.
+fn error_message(a: &Answer) -> String {
+    if let Ok(e) = serde_json::from_slice::<ErrorBody>(&a.body) {
+        return clip(&e.message);
+    }
+    let text = String::from_utf8_lossy(&a.body);
+    if text.trim().is_empty() {
+        "no message".into()
+    } else {
+        format!("unexpected answer: {}", clip(text.trim()))
+    }
+}
+
+/// At most 300 printable characters, so a hostile server cannot flood or steer the terminal.
+fn clip(s: &str) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(300).collect();
+    if s.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
+/// A transport error's innermost cause, without the URL: e.g. `Connection refused (os error
+/// 111)` rather than `client error (Connect): tcp connect error: ...`.
+fn cause_of(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "no answer in time".into();
+    }
+    let mut innermost = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        innermost = Some(s.to_string());
+        source = s.source();
+    }
+    innermost.unwrap_or_else(|| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_drops_control_characters_and_bounds_the_length() {
+        assert_eq!(clip("a\x1b[31mb\nc"), "a[31mbc");
+        let long = "x".repeat(1000);
+        assert_eq!(clip(&long).chars().count(), 301);
+    }
+
+    #[test]
+    fn error_messages_come_from_the_lakefs_error_body() {
+        let a = Answer {
+            status: 401,
+            content_type: "application/json".into(),
+            granted_ttl: None,
+            body: br#"{"message":"no user for this identity"}"#.to_vec(),
+        };
+        assert_eq!(error_message(&a), "no user for this identity");
+        let a = Answer {
+            body: b"<html>oops</html>".to_vec(),
+            ..a
+        };
+        assert_eq!(error_message(&a), "unexpected answer: <html>oops</html>");
+    }
+}
