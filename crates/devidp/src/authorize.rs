@@ -100,11 +100,16 @@ fn check<'a>(idp: &'a DevIdp, p: &Params) -> Result<AuthRequest<'a>, Refusal> {
             "redirect_uri is missing".into(),
         ));
     };
-    if !client.redirect_uris.iter().any(|u| u == redirect_uri) {
+    if !client
+        .redirect_uris
+        .iter()
+        .any(|u| redirect_matches(u, redirect_uri))
+    {
         return Err(Refusal::Page(
             StatusCode::BAD_REQUEST,
             format!(
-                "redirect_uri is not one of the redirect URIs registered for client {} (they must match exactly)",
+                "redirect_uri is not one of the redirect URIs registered for client {} (they must \
+                 match exactly, except the port of a loopback URI)",
                 client.client_id
             ),
         ));
@@ -236,6 +241,16 @@ fn no_store(mut resp: Response) -> Response {
     resp.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+/// Whether a requested redirect URI matches a registered one: exactly, or, for a loopback URI
+/// (`http` to 127.0.0.1, [::1] or localhost), in everything but the port, as RFC 8252 §7.3
+/// requires of an authorization server for native apps.
+fn redirect_matches(registered: &str, requested: &str) -> bool {
+    registered == requested
+        || lakests_config::ProviderConfig::loopback_key(registered).is_some_and(|k| {
+            lakests_config::ProviderConfig::loopback_key(requested).as_ref() == Some(&k)
+        })
 }
 
 /// A redirect to `redirect_uri` with `params` (and `iss`, RFC 9207) added to its query.
@@ -510,4 +525,23 @@ pub(crate) async fn authorize_post(
         }
     }
     sign_in(&idp, StatusCode::SEE_OTHER, &req, &user.sub)
+}
+
+#[cfg(test)]
+mod redirect_tests {
+    use super::redirect_matches;
+
+    #[test]
+    fn loopback_redirect_uris_match_on_any_port_and_nothing_else_does() {
+        let reg = "http://127.0.0.1:8085/callback";
+        assert!(redirect_matches(reg, reg));
+        assert!(redirect_matches(reg, "http://127.0.0.1:41234/callback"));
+        assert!(redirect_matches(reg, "http://127.0.0.1/callback"));
+        assert!(!redirect_matches(reg, "http://127.0.0.1:41234/other"));
+        assert!(!redirect_matches(reg, "http://localhost:8085/callback"));
+        assert!(!redirect_matches(reg, "https://127.0.0.1:8085/callback"));
+        let web = "https://app.example.com/cb";
+        assert!(!redirect_matches(web, "https://app.example.com:444/cb"));
+        assert!(!redirect_matches(web, "https://app.example.com/cb/"));
+    }
 }
