@@ -110,12 +110,20 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
     writeln!(report, "{}", machine()?)?;
 
     // 1. Hot path: GET /api/v1/user against a bare axum endpoint, in the same run.
-    let system = System::start(&ctx, "es256", "ES256", "sqlite", None).await?;
+    let system = System::start_with_issuer(&ctx, "hot-cache", "ES256", None, None, true).await?;
     let token = system.one_login(&ctx).await?;
     let bare = ctx.spawn_bare().await?;
     let wrk_bare = median_wrk(&format!("http://{}/bare", bare.1), None, &ctx)?;
     let wrk_jwt = median_wrk(&format!("http://{}/jwt", bare.1), Some(&token), &ctx)?;
     let wrk_user = median_wrk(
+        &format!("http://{}/api/v1/user", system.sts_addr),
+        Some(&token),
+        &ctx,
+    )?;
+    drop(system);
+    let system = System::start(&ctx, "hot-default", "ES256", None).await?;
+    let token = system.one_login(&ctx).await?;
+    let wrk_user_default = median_wrk(
         &format!("http://{}/api/v1/user", system.sts_addr),
         Some(&token),
         &ctx,
@@ -136,7 +144,11 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
     for (name, w) in [
         ("bare axum (baseline)", &wrk_bare),
         ("bare axum + HS256 verify (reference)", &wrk_jwt),
-        ("lakests `GET /api/v1/user`", &wrk_user),
+        ("lakests `GET /api/v1/user`, `auth.cache` on", &wrk_user),
+        (
+            "lakests `GET /api/v1/user`, default (`auth.cache` off: one store read per request)",
+            &wrk_user_default,
+        ),
     ] {
         writeln!(
             report,
@@ -177,7 +189,7 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
         let label = format!("{}-{store}", alg.to_lowercase());
         let pg = (store == "postgres")
             .then(|| "postgres://postgres@127.0.0.1:5432/lakests_bench".to_string());
-        let system = System::start(&ctx, &label, alg, store, pg).await?;
+        let system = System::start(&ctx, &label, alg, pg).await?;
         startup.extend(
             system
                 .startup
@@ -514,23 +526,17 @@ struct LoginRun {
 impl System {
     /// Starts the IdP, the authenticator and the STS server as three processes. With
     /// `issuer_override`, the IdP announces that issuer (a proxy in front of it).
-    async fn start(
-        ctx: &Ctx,
-        label: &str,
-        alg: &str,
-        store: &str,
-        pg: Option<String>,
-    ) -> anyhow::Result<Self> {
-        Self::start_with_issuer(ctx, label, alg, store, pg, None).await
+    async fn start(ctx: &Ctx, label: &str, alg: &str, pg: Option<String>) -> anyhow::Result<Self> {
+        Self::start_with_issuer(ctx, label, alg, pg, None, false).await
     }
 
     async fn start_with_issuer(
         ctx: &Ctx,
         label: &str,
         alg: &str,
-        store: &str,
         pg: Option<String>,
         issuer_override: Option<(u16, String)>,
+        user_cache: bool,
     ) -> anyhow::Result<Self> {
         let dir = ctx.out.join(label);
         std::fs::create_dir_all(&dir)?;
@@ -558,8 +564,12 @@ impl System {
         });
         let mut sts = common("sts");
         sts["listen_address"] = json!(format!("127.0.0.1:{sts_port}"));
+
         sts["auth"] = json!({"encrypt": {"secret_key": SECRET},
             "authentication_api": {"endpoint": format!("http://127.0.0.1:{authn_port}/api/v1")}});
+        if user_cache {
+            sts["auth"]["cache"] = json!({"enabled": true, "ttl": "20s"});
+        }
         if let Some(url) = &pg {
             for sql in [
                 "DROP DATABASE IF EXISTS lakests_bench WITH (FORCE)",
@@ -584,7 +594,6 @@ impl System {
             }
             sts["database"] = json!({"type": "postgres", "postgres": {"connection_string": url}});
         }
-        let _ = store;
         let (idp_cfg, authn_cfg, sts_cfg) = (
             write("idp", idp)?,
             write("authn", authn)?,
@@ -900,9 +909,9 @@ async fn outbound_calls(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, u64>> {
         ctx,
         "count",
         "ES256",
-        "sqlite",
         None,
         Some((proxy_port, issuer)),
+        false,
     )
     .await?;
     *upstream.lock().unwrap_or_else(|e| e.into_inner()) = system.idp_url.clone();

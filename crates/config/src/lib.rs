@@ -179,6 +179,31 @@ pub struct Auth {
     pub cookie_auth_verification: CookieAuthVerification,
     /// `auth.sts.*`
     pub sts: Sts,
+    /// `auth.cache.*`
+    pub cache: Cache,
+}
+
+/// `auth.cache.*`: lakeFS's cache of users for token verification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Cache {
+    /// Cache the user of a bearer token. Off by default: a removed user's tokens then stop
+    /// working at once; on, within `ttl`.
+    pub enabled: bool,
+    /// How long a user is cached.
+    pub ttl: Duration,
+    /// How many users are cached at most.
+    pub size: usize,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            ttl: Duration::from_secs(20),
+            size: 1024,
+        }
+    }
 }
 
 /// `auth.encrypt.*`

@@ -3,6 +3,7 @@
 //! [`Authenticator`](authenticator::Authenticator) traits, and the STS login use case.
 
 pub mod authenticator;
+pub mod cache;
 pub mod claims;
 pub mod clock;
 pub mod store;

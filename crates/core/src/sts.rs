@@ -8,6 +8,7 @@ use std::sync::Arc;
 use lakests_api::{AuthenticationToken, AuthenticatorStsRequest, StsAuthRequest};
 
 use crate::authenticator::{Authenticator, AuthenticatorError, RequestContext};
+use crate::cache::UserCache;
 use crate::claims::{self, Claims};
 use crate::clock::Clock;
 use crate::store::{LoginAudit, LoginOutcome, Store, StoreError, UserRecord};
@@ -114,6 +115,7 @@ pub struct StsService {
     tokens: TokenIssuer,
     clock: Arc<dyn Clock>,
     policy: StsPolicy,
+    user_cache: Option<UserCache>,
 }
 
 impl StsService {
@@ -131,7 +133,15 @@ impl StsService {
             tokens,
             clock,
             policy,
+            user_cache: None,
         }
+    }
+
+    /// Caches the users of bearer tokens for `ttl_seconds` (lakeFS's `auth.cache`): faster API
+    /// calls, but a removed user's tokens keep working until the entry expires.
+    pub fn with_user_cache(mut self, ttl_seconds: i64, capacity: usize) -> Self {
+        self.user_cache = Some(UserCache::new(ttl_seconds, capacity));
+        self
     }
 
     /// The store behind the service.
@@ -331,10 +341,23 @@ impl StsService {
             .tokens
             .verify(token, self.clock.now())
             .map_err(|e| BearerError::Unauthorized(token_error_message(&e)))?;
-        self.store
+        let now = self.clock.now();
+        if let Some(user) = self
+            .user_cache
+            .as_ref()
+            .and_then(|c| c.get(&claims.sub, now))
+        {
+            return Ok(user);
+        }
+        let user = self
+            .store
             .get_user(&claims.sub)
             .await?
-            .ok_or(BearerError::Unauthorized("the token's user does not exist"))
+            .ok_or(BearerError::Unauthorized("the token's user does not exist"))?;
+        if let Some(cache) = &self.user_cache {
+            cache.put(user.clone(), now);
+        }
+        Ok(user)
     }
 }
 

@@ -120,6 +120,15 @@ impl Application {
                 clock.clone(),
                 sts_policy(&config),
             );
+            let cache = &config.auth.cache;
+            let service = if cache.enabled {
+                service.with_user_cache(
+                    i64::try_from(cache.ttl.get().as_secs()).unwrap_or(i64::MAX),
+                    cache.size,
+                )
+            } else {
+                service
+            };
             let listener = bind(&config.listen_address, "sts").await?;
             sts_addr = Some(listener.local_addr()?);
             roles.push(Role {

@@ -484,3 +484,18 @@ async fn shutdown_lets_an_in_flight_login_finish() {
         .await;
     assert!(refused.is_err());
 }
+
+#[tokio::test]
+async fn with_the_user_cache_a_removed_user_is_refused_once_the_ttl_passes() {
+    let app = TestApp::spawn("auth: {cache: {enabled: true, ttl: 5s}}").await;
+    app.add_user("alice", "alice-ext").await;
+    let t: Value = app.login(login_body()).await.json().await.unwrap();
+    let token = t["token"].as_str().unwrap();
+    assert_eq!(app.current_user(token).await.status(), 200);
+    assert!(app.store.delete_user("alice").await.unwrap());
+    // Cached: lakeFS's auth.cache trade-off, documented in docs/configuration.md.
+    assert_eq!(app.current_user(token).await.status(), 200);
+    app.clock.advance(5);
+    let msg = expect_error(app.current_user(token).await, 401).await;
+    assert_eq!(msg, "the token's user does not exist");
+}
