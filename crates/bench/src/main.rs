@@ -321,6 +321,10 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
         report,
         "## 6. Hot functions\n\n`cargo bench -p lakests-bench` (criterion) measures token mint and verify, claims flattening and ID-token validation with cached keys; its output is in `bench/out/criterion.txt` when run by `bench/run.sh`.\n"
     )?;
+    if let Ok(notes) = std::fs::read_to_string(ctx.root.join("bench/NOTES.md")) {
+        report.push('\n');
+        report.push_str(&notes);
+    }
     std::fs::write(&results, &report)
         .with_context(|| format!("cannot write {}", results.display()))?;
     println!("{report}");
