@@ -58,3 +58,57 @@ pub enum OidcError {
     #[error("cannot build the HTTP client for identity providers: {0}")]
     Client(#[source] reqwest::Error),
 }
+
+/// For the benchmark suite only (`crates/bench`): the ID-token validation of a login with the
+/// provider's keys already cached, outside the HTTP and cache machinery. Not a public API.
+#[doc(hidden)]
+pub mod bench_support {
+    use crate::id_token::{self, Expectations};
+    use crate::jwks::{Alg, KeySet};
+
+    /// A provider's parsed JWKS and the expectations of one client.
+    pub struct CachedValidator {
+        keys: KeySet,
+        advertised: Vec<Alg>,
+        issuer: String,
+        client_id: String,
+    }
+
+    impl CachedValidator {
+        /// Parses `jwks` (a JWKS document) once, as the cache does.
+        pub fn new(
+            jwks: &[u8],
+            algs: &[&str],
+            issuer: &str,
+            client_id: &str,
+        ) -> Result<Self, String> {
+            Ok(Self {
+                keys: KeySet::parse(jwks)?,
+                advertised: algs.iter().filter_map(|a| Alg::from_name(a)).collect(),
+                issuer: issuer.to_owned(),
+                client_id: client_id.to_owned(),
+            })
+        }
+
+        /// Parses, verifies and validates one ID token at `now`: what a login does.
+        pub fn validate(&self, token: &str, now: i64) -> bool {
+            let Ok(parsed) = id_token::parse(token) else {
+                return false;
+            };
+            parsed
+                .verify_signature(&self.keys, &self.advertised)
+                .is_ok()
+                && id_token::validate_claims(
+                    &parsed.claims,
+                    &Expectations {
+                        issuer: &self.issuer,
+                        client_id: &self.client_id,
+                        now,
+                        skew: 60,
+                        nonce: None,
+                    },
+                )
+                .is_ok()
+        }
+    }
+}
