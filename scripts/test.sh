@@ -73,6 +73,9 @@ step "cargo test"
 cargo build --quiet -p lakests-cli
 cargo test --workspace
 
+step "benchmarks build (not run: they are noisy; ./bench/run.sh runs them)"
+cargo test --quiet -p lakests-bench --benches --no-run
+
 step "pytest (lakeFS Python SDK)"
 LAKESTS_TEST_BIN="$root/target/debug/lakests" .venv/bin/python -m pytest -q tests/python
 
