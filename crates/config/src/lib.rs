@@ -266,6 +266,9 @@ pub struct Sts {
     /// Name of the `authenticator.providers` entry that `GET /.well-known/lakests-login`
     /// describes to `lakests login`; default: the first provider.
     pub login_provider: Option<String>,
+    /// Most logins (and session-mode authorizations) in flight at once; more are answered 429
+    /// at once instead of piling up behind a slow authenticator.
+    pub max_concurrent_logins: usize,
 }
 
 impl Default for Sts {
@@ -276,6 +279,7 @@ impl Default for Sts {
             auto_create_users: false,
             username_claim_name: "sub".into(),
             login_provider: None,
+            max_concurrent_logins: 256,
         }
     }
 }

@@ -138,6 +138,9 @@ impl Application {
                     service,
                     discovery,
                     authorizer,
+                    in_flight: Arc::new(tokio::sync::Semaphore::new(
+                        config.auth.sts.max_concurrent_logins,
+                    )),
                 })),
             });
         }

@@ -30,6 +30,19 @@ pub(crate) struct StsState {
     /// Session-mode logins start here (`POST /api/v1/sts/authorize`), when the authenticator
     /// runs in this process.
     pub authorizer: Option<Arc<lakests_oidc::AuthenticatorService>>,
+    /// Bounds logins in flight (`auth.sts.max_concurrent_logins`); beyond it, 429.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
+}
+
+/// A permit for one login, or 429 when `auth.sts.max_concurrent_logins` are in flight.
+fn admit(state: &StsState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    state.in_flight.clone().try_acquire_owned().map_err(|_| {
+        tracing::warn!("login refused: too many logins in flight");
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many logins in progress; try again in a moment",
+        )
+    })
 }
 
 pub(crate) fn router(state: Arc<StsState>) -> Router {
@@ -62,6 +75,7 @@ async fn sts_authorize(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AppJson(req): AppJson<AuthorizeRequest>,
 ) -> Result<Json<AuthorizeResponse>, ApiError> {
+    let _permit = admit(&state)?;
     let Some(authorizer) = &state.authorizer else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -94,6 +108,7 @@ async fn sts_login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     AppJson(req): AppJson<StsAuthRequest>,
 ) -> Result<Response, ApiError> {
+    let _permit = admit(&state)?;
     let ctx = RequestContext {
         request_id,
         client_addr: Some(peer.ip().to_string()),

@@ -499,3 +499,32 @@ async fn with_the_user_cache_a_removed_user_is_refused_once_the_ttl_passes() {
     let msg = expect_error(app.current_user(token).await, 401).await;
     assert_eq!(msg, "the token's user does not exist");
 }
+
+#[tokio::test]
+async fn logins_beyond_the_concurrency_limit_get_429_at_once() {
+    let app = TestApp::spawn_with(
+        Behavior::Delayed(Duration::from_millis(700), json!({"sub": "alice-ext"})),
+        "auth: {sts: {max_concurrent_logins: 1}}",
+    )
+    .await;
+    app.add_user("alice", "alice-ext").await;
+    let first = {
+        let http = app.http.clone();
+        let url = format!("{}/api/v1/sts/login", app.base);
+        tokio::spawn(async move { http.post(url).json(&login_body()).send().await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while app.standin.calls() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    let msg = expect_error(app.login(login_body()).await, 429).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "refused at once"
+    );
+    assert!(msg.contains("too many logins"), "{msg}");
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    // The permit is released: the next login goes through.
+    assert_eq!(app.login(login_body()).await.status(), 200);
+}
