@@ -1093,7 +1093,7 @@ impl OidcProvider {
             .spawn()
             .expect("node runs");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let issuer = tokio::time::timeout(Duration::from_secs(30), async {
+        let issuer = tokio::time::timeout(Duration::from_secs(60), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 if let Some(i) = line.strip_prefix("READY ") {
                     return i.to_owned();
@@ -1102,7 +1102,7 @@ impl OidcProvider {
             panic!("oidc-provider exited before READY");
         })
         .await
-        .expect("oidc-provider is ready within 30 s");
+        .expect("oidc-provider is ready within 60 s");
         // Keep reading: a closed pipe would kill the provider at its next line (EPIPE).
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         OidcProvider { child, issuer }

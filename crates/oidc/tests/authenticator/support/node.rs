@@ -32,7 +32,7 @@ fn fixture_dir() -> PathBuf {
 }
 
 impl OidcProvider {
-    /// Starts `node tests/oidc-provider/server.mjs 0` and waits (at most 20 s) for its
+    /// Starts `node tests/oidc-provider/server.mjs 0` and waits (up to 3 tries of 20 s) for its
     /// `READY <issuer>` line. Fails loudly when the npm packages are not installed.
     pub async fn start() -> Self {
         Self::start_with(false).await
@@ -41,6 +41,10 @@ impl OidcProvider {
     /// Like [`OidcProvider::start`], over HTTPS with the test certificate of
     /// `tests/oidc-provider/tls` when `tls` is set.
     pub async fn start_with(tls: bool) -> Self {
+        // One start at a time: each start loads oidc-provider and generates an RSA key, and a
+        // dozen of them at once on a 2-core CI machine can take longer than any sane timeout.
+        static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+        let _one_at_a_time = STARTING.lock().await;
         let dir = fixture_dir();
         let dir = dir.canonicalize().unwrap_or(dir);
         assert!(
@@ -48,11 +52,23 @@ impl OidcProvider {
             "the oidc-provider npm package is missing: run `npm ci --prefix {}` (scripts/test.sh does it)",
             dir.display()
         );
+        // A start normally takes about a second; a rare start that hangs (seen once on a loaded
+        // CI machine) is killed and tried again, at most three times, never silently.
+        for attempt in 1..=3 {
+            if let Some(started) = Self::try_start(&dir, tls).await {
+                return started;
+            }
+            eprintln!("oidc-provider did not print READY within 20 s (attempt {attempt} of 3)");
+        }
+        panic!("oidc-provider did not start in three attempts of 20 s each");
+    }
+
+    async fn try_start(dir: &std::path::Path, tls: bool) -> Option<Self> {
         let mut child = Command::new("node")
             .arg("server.mjs")
             .arg("0")
             .args(tls.then_some("--tls"))
-            .current_dir(&dir)
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -84,10 +100,13 @@ impl OidcProvider {
         let issuer = match ready {
             Ok(Some(issuer)) => issuer,
             Ok(None) => panic!("oidc-provider exited before printing READY"),
-            Err(_) => panic!("oidc-provider did not print READY within 20 s"),
+            Err(_) => {
+                let _ = child.kill().await;
+                return None;
+            }
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { issuer, child }
+        Some(Self { issuer, child })
     }
 }
