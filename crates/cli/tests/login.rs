@@ -783,8 +783,9 @@ async fn no_browser_prints_the_url_on_stderr_and_waits_for_the_callback() {
 
 // ---- each failure of the point 6, with its one line ----
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failure_the_identity_provider_is_unreachable() {
+/// Logs in against a provider nobody listens at, in `pkce` mode; returns the error line, the
+/// dead issuer and how many browsers were opened.
+async fn login_with_an_unreachable_provider(pkce: &'static str) -> (String, String, usize) {
     let dead = format!("http://127.0.0.1:{}", free_port());
     let callback_port = free_port();
     let provider = Provider {
@@ -792,26 +793,31 @@ async fn failure_the_identity_provider_is_unreachable() {
         client_id: CLIENT_ID.into(),
         redirect_uris: vec![format!("http://127.0.0.1:{callback_port}/callback")],
         any_port: false,
-        pkce: "state",
+        pkce,
     };
     let sys = System::start(provider, None, callback_port).await;
     let term = Terminal::new();
     let cmd = follow_command();
-    let out = term
-        .run(
-            &[
-                "login",
-                "--endpoint",
-                &sys.sts,
-                "--port",
-                &callback_port.to_string(),
-                "--browser-command",
-                &cmd,
-            ],
-            &[],
-        )
-        .await;
+    let port = callback_port.to_string();
+    let args = [
+        "login",
+        "--endpoint",
+        &sys.sts,
+        "--port",
+        &port,
+        "--browser-command",
+        &cmd,
+    ];
+    let out = term.run(&args, &[]).await;
     let line = error_line(&out);
+    let opens = term.opens();
+    sys.shutdown().await;
+    (line, dead, opens)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_the_identity_provider_is_unreachable() {
+    let (line, dead, opens) = login_with_an_unreachable_provider("state").await;
     assert!(
         line.starts_with(&format!(
             "error: cannot reach the identity provider at {dead}: "
@@ -819,51 +825,19 @@ async fn failure_the_identity_provider_is_unreachable() {
         "{line}"
     );
     assert!(line.contains("refused"), "{line}");
-    assert_eq!(
-        term.opens(),
-        0,
-        "no browser for a provider that cannot be reached"
-    );
-    sys.shutdown().await;
+    assert_eq!(opens, 0, "no browser for a provider that cannot be reached");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_the_identity_provider_is_unreachable_in_session_mode_too() {
-    let dead = format!("http://127.0.0.1:{}", free_port());
-    let callback_port = free_port();
-    let provider = Provider {
-        issuer: dead.clone(),
-        client_id: CLIENT_ID.into(),
-        redirect_uris: vec![format!("http://127.0.0.1:{callback_port}/callback")],
-        any_port: false,
-        pkce: "session",
-    };
-    let sys = System::start(provider, None, callback_port).await;
-    let term = Terminal::new();
-    let cmd = follow_command();
-    let out = term
-        .run(
-            &[
-                "login",
-                "--endpoint",
-                &sys.sts,
-                "--port",
-                &callback_port.to_string(),
-                "--browser-command",
-                &cmd,
-            ],
-            &[],
-        )
-        .await;
-    let line = error_line(&out);
+    let (line, dead, opens) = login_with_an_unreachable_provider("session").await;
     assert!(
         line.starts_with(&format!(
             "error: cannot reach the identity provider at {dead}: the lakeFS server could not reach it ("
         )),
         "{line}"
     );
-    assert_eq!(term.opens(), 0);
-    sys.shutdown().await;
+    assert_eq!(opens, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
