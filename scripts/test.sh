@@ -7,9 +7,9 @@
 # tests/python/requirements.txt into .venv, the npm packages of every tests/*/package.json
 # (npm ci), and Debian's chromium when it is missing (as root).
 #
-# PostgreSQL: LAKESTS_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres
-# when a server answers there). Without it the PostgreSQL suites say loudly that they were
-# skipped; with LAKESTS_TEST_REQUIRE_POSTGRES=1 they fail instead.
+# PostgreSQL: scripts/postgres.sh installs and starts a loopback server (as root), or
+# LAKESTS_TEST_POSTGRES_URL names one of yours. Without a server the PostgreSQL suites say loudly
+# that they were skipped; with LAKESTS_TEST_REQUIRE_POSTGRES=1 (as in CI) that is a failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -52,15 +52,17 @@ fi
 /usr/bin/chromium --version
 
 step "PostgreSQL"
-if [ -z "${LAKESTS_TEST_POSTGRES_URL:-}" ]; then
-  if (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
-    export LAKESTS_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:5432/postgres"
-  fi
-fi
-if [ -n "${LAKESTS_TEST_POSTGRES_URL:-}" ]; then
-  echo "PostgreSQL suites use ${LAKESTS_TEST_POSTGRES_URL%%@*}@..."
+# scripts/postgres.sh installs (as root, from Debian), starts and checks a loopback server, or
+# uses LAKESTS_TEST_POSTGRES_URL as given.
+if pg_url=$(./scripts/postgres.sh); then
+  export LAKESTS_TEST_POSTGRES_URL="$pg_url"
+  echo "PostgreSQL suites use ${LAKESTS_TEST_POSTGRES_URL%%@*}@..." | sed 's/:[^:@/]*@/:***@/'
+elif [ "${LAKESTS_TEST_REQUIRE_POSTGRES:-}" = 1 ]; then
+  echo "!!! PostgreSQL is required (LAKESTS_TEST_REQUIRE_POSTGRES=1) and could not be started !!!" >&2
+  exit 1
 else
-  echo "!!! PostgreSQL is not reachable and LAKESTS_TEST_POSTGRES_URL is unset: the PostgreSQL suites will be SKIPPED !!!"
+  unset LAKESTS_TEST_POSTGRES_URL
+  echo "!!! PostgreSQL is not reachable: the PostgreSQL suites will be SKIPPED (they say so loudly) !!!"
 fi
 
 step "cargo fmt --check"
