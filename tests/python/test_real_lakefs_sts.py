@@ -196,3 +196,15 @@ def test_lakefs_without_an_authentication_api_refuses_sts_login(tmp_path):
         assert set(resp.json()) == {"message"}
     finally:
         server.stop()
+
+
+def test_lakefs_answers_500_when_the_authenticator_is_unreachable(tmp_path):
+    """WIRE §2.1: a transport error (here a closed port) becomes 500."""
+    server = LakeFS(tmp_path / "lakefs-closed", SECRET,
+                    config={"auth": {"authentication_api": {"endpoint": "http://127.0.0.1:9/api/v1"}}}).start()
+    try:
+        resp = lakefs_sts_login(server, {"code": "c", "state": "s", "redirect_uri": "http://127.0.0.1:8085/callback"})
+        assert resp.status_code == 500, resp.text
+        assert set(resp.json()) == {"message"}
+    finally:
+        server.stop()
