@@ -1,6 +1,6 @@
 """lakests with a REAL Keycloak (Maven Central, dev mode, in-memory H2, our realm
 tests/keycloak/realm.json): the real `lakests login` signs users in through Keycloak's own login
-form with PKCE, the authenticator maps Keycloak's `groups` claim onto the users it creates, and a
+form with PKCE (both of lakests's modes), the authenticator maps Keycloak's `groups` claim onto the users it creates, and a
 signing-key rotation in Keycloak is picked up by refetching its JWKS, without a restart."""
 
 import json
@@ -31,11 +31,9 @@ def keycloak(tmp_path_factory):
     kc.stop()
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory, keycloak):
-    """lakests: STS + authenticator (provider: Keycloak, lakeFS's state-mode PKCE); users are
-    created at first login, named by preferred_username, grouped by the groups claim."""
-    tmp = tmp_path_factory.mktemp("lakests-kc")
+def start_system(tmp, keycloak, pkce: str):
+    """lakests: STS + authenticator (provider: Keycloak, PKCE in `pkce` mode); users are created
+    at first login, named by preferred_username, grouped by the groups claim."""
     port, auth_port, cb_port = free_port(), free_port(), free_port()
     redirect = f"http://127.0.0.1:{cb_port}/callback"
     doc = {
@@ -52,14 +50,28 @@ def system(tmp_path_factory, keycloak):
             "jwks_refetch_interval": "1s",
             "providers": [{"name": "keycloak", "issuer": keycloak.issuer, "client_id": CLIENT_ID,
                            "scopes": ["openid", "profile", "email"],
-                           "redirect_uris": [redirect], "pkce": "state"}],
+                           "redirect_uris": [redirect], "pkce": pkce}],
         },
     }
-    text = yaml_text(doc) + "\n"
-    server = start_server(tmp, text)
+    server = start_server(tmp, yaml_text(doc) + "\n")
     server.redirect = redirect
     server.cb_port = cb_port
     server.authenticator = f"http://127.0.0.1:{auth_port}"
+    return server
+
+
+@pytest.fixture(scope="module", params=["state", "session"])
+def system(request, tmp_path_factory, keycloak):
+    """Both PKCE modes: `state` (lakeFS's documented flow, the verifier is the state) and
+    `session` (the verifier stays in lakests)."""
+    server = start_system(tmp_path_factory.mktemp(f"lakests-kc-{request.param}"), keycloak, request.param)
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def state_system(tmp_path_factory, keycloak):
+    server = start_system(tmp_path_factory.mktemp("lakests-kc-verifier"), keycloak, "state")
     yield server
     stop_server(server)
 
@@ -106,26 +118,26 @@ def test_lakests_login_through_keycloak_maps_the_groups_claim(system, tmp_path):
     assert user_record(system, "bob")["groups"] == ["readers"]
 
 
-def test_keycloak_refuses_a_code_redeemed_with_the_wrong_verifier(system, keycloak):
+def test_keycloak_refuses_a_code_redeemed_with_the_wrong_verifier(state_system, keycloak):
     """PKCE is enforced end to end: the code is redeemed by the authenticator with the verifier
     carried in `state`; another verifier makes Keycloak refuse it, and lakests answers 401."""
     verifier, challenge = pkce_pair()
     url = f"{keycloak.issuer}/protocol/openid-connect/auth?" + urllib.parse.urlencode({
-        "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": system.redirect,
+        "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": state_system.redirect,
         "scope": "openid", "state": verifier, "code_challenge": challenge, "code_challenge_method": "S256"})
     callback = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(sign_in(url, "alice", PASSWORDS["alice"])).query))
     assert callback["state"] == verifier and "code" in callback, callback
     other, _ = pkce_pair()
-    resp = requests.post(f"{system.base}/api/v1/sts/login", timeout=30,
-                         json={"code": callback["code"], "state": other, "redirect_uri": system.redirect})
+    resp = requests.post(f"{state_system.base}/api/v1/sts/login", timeout=30,
+                         json={"code": callback["code"], "state": other, "redirect_uri": state_system.redirect})
     assert resp.status_code == 401, resp.text
     assert set(resp.json()) == {"message"}
 
 
-def test_keycloak_refuses_an_authorization_request_without_pkce(system, keycloak):
+def test_keycloak_refuses_an_authorization_request_without_pkce(state_system, keycloak):
     """Our realm's client requires S256 (as lakests's docs tell operators to configure it)."""
     url = f"{keycloak.issuer}/protocol/openid-connect/auth?" + urllib.parse.urlencode({
-        "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": system.redirect,
+        "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": state_system.redirect,
         "scope": "openid", "state": "no-pkce"})
     resp = requests.get(url, allow_redirects=False, timeout=30)
     assert resp.status_code in (302, 303), resp.text[:500]
