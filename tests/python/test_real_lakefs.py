@@ -160,7 +160,7 @@ def test_a_token_from_another_secret_is_refused_by_real_lakefs(lakefs_server, tm
 
 
 def test_a_token_with_a_short_ttl_expires_at_real_lakefs(lakefs_server, lakests):
-    body = sts_token(lakests, ttl_seconds=2)
+    body = sts_token(lakests, ttl_seconds=5)
     assert requests.get(f"{lakefs_server.api}/user", headers=bearer(body["token"]), timeout=10).status_code == 200
     time.sleep(max(0.0, body["token_expiration"] - time.time()) + 1.1)
     resp = requests.get(f"{lakefs_server.api}/user", headers=bearer(body["token"]), timeout=10)
