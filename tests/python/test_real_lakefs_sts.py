@@ -8,6 +8,8 @@ every answer WIRE §2 describes: the thing under test in those cases is lakeFS, 
 """
 
 import json
+import os
+import subprocess
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -16,7 +18,7 @@ import lakefs.exceptions
 import pytest
 import requests
 
-from conftest import stop_server
+from conftest import ROOT, lakests_bin, stop_server
 from real_lakefs import ADMIN, LakeFS, devidp_code, start_lakests
 
 SECRET = "real-lakefs-sts-suite-secret-key-shared-with-lakests"
@@ -208,3 +210,26 @@ def test_lakefs_answers_500_when_the_authenticator_is_unreachable(tmp_path):
         assert set(resp.json()) == {"message"}
     finally:
         server.stop()
+
+
+def test_lakests_login_against_lakefs_oss_says_what_lakefs_answered(lakefs_with_lakests_authenticator, lakests,
+                                                                     tmp_path):
+    """What a user of deployment 3 on lakeFS OSS sees: the real `lakests login --endpoint
+    <lakeFS>` with the provider given by flags (lakeFS has no lakests discovery document) signs
+    in at the IdP, lakeFS redeems the code through the lakests authenticator, and answers 501;
+    the login fails with one line naming that answer, and prints no token."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LAKESTS_", "LAKECTL_", "LAKEFS_")) and not k.lower().endswith("_proxy")
+           and k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "config"), LAKESTS_TEST_LOGIN_HINT="alice")
+    port = lakests.redirect.rsplit(":", 1)[1].split("/")[0]
+    follow = ROOT / "tests" / "login-browser" / "follow.mjs"
+    proc = subprocess.run(
+        [lakests_bin(), "login", "--endpoint", lakefs_with_lakests_authenticator.base,
+         "--issuer", lakests.idp, "--client-id", "lakests", "--port", port, "--timeout", "60s",
+         "--browser-command", f"node {follow}"],
+        capture_output=True, text=True, env=env, timeout=90, stdin=subprocess.DEVNULL)
+    assert proc.returncode != 0, proc.stdout
+    assert proc.stdout == ""
+    assert "501" in proc.stderr, proc.stderr
+
