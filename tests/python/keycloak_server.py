@@ -1,7 +1,10 @@
 """A real Keycloak (org.keycloak:keycloak-quarkus-dist from Maven Central, fetched by
 scripts/keycloak-fetch.sh into a cache outside the checkout) for the Python suites.
 
-Dev mode, in-memory H2, loopback only. The realm is ours (tests/keycloak/realm.json), imported
+Dev mode, an H2 file database in the test's temporary directory, loopback only. The database
+starts as a copy of the template scripts/keycloak-fetch.sh prepared (Keycloak already
+bootstrapped in it), which saves most of a start; without the template Keycloak bootstraps an
+empty one, slower. The realm is ours (tests/keycloak/realm.json), imported
 through Keycloak's admin REST API (`POST /admin/realms`, the same representation as a realm
 export). A missing Keycloak or Java makes the tests FAIL with the command to run.
 """
@@ -9,6 +12,7 @@ export). A missing Keycloak or Java makes the tests FAIL with the command to run
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -22,6 +26,7 @@ from form_browser import sign_in  # noqa: F401 (re-exported for the tests)
 
 REALM_FILE = ROOT / "tests" / "keycloak" / "realm.json"
 DEFAULT_VERSION = "26.7.3"
+# The bootstrap admin; scripts/keycloak-fetch.sh bootstraps the template with the same.
 ADMIN_USER = "lakests-test-admin"
 ADMIN_PASSWORD = "lakests-test-admin-password"
 START_TIMEOUT = float(os.environ.get("LAKESTS_TEST_KEYCLOAK_START_TIMEOUT", "240"))
@@ -65,6 +70,7 @@ class Keycloak:
         self.base = f"http://127.0.0.1:{self.port}"
         self.issuer = f"{self.base}/realms/lakests"
         self.log = workdir / "keycloak.log"
+        self.db_dir = workdir / "h2"
         self.proc = None
         self.start_seconds = None
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")
@@ -73,18 +79,25 @@ class Keycloak:
                    KC_BOOTSTRAP_ADMIN_PASSWORD=ADMIN_PASSWORD,
                    # Start-up is CPU-bound on a busy 2-core machine: the C1 compiler only and a
                    # class-data-sharing archive kept beside the cached Keycloak (written by the
-                   # first start) cut it by about 40 % here (docs/providers.md has the figures).
+                   # first start) cut it by about 40 % here; the bootstrapped template database by half
+                   # again (docs/providers.md has the figures).
                    JAVA_OPTS_APPEND="-XX:TieredStopAtLevel=1 -XX:+AutoCreateSharedArchive "
                                     f"-XX:SharedArchiveFile={self.home / 'lakests-cds.jsa'}")
         self.env = env
 
     def start(self) -> "Keycloak":
         started = time.monotonic()
+        self.db_dir.mkdir(parents=True, exist_ok=True)
+        template = self.home / "lakests-h2-template" / "keycloakdb.mv.db"
+        if template.exists():
+            shutil.copyfile(template, self.db_dir / "keycloakdb.mv.db")
         with open(self.log, "w") as out:
-            # The same build options on every start (db=dev-mem), so only the first start after
-            # the fetch rebuilds Keycloak's optimized image.
+            # The same build options on every start (db=dev-file, as scripts/keycloak-fetch.sh
+            # prepared), so Keycloak does not rebuild its image; the database URL is a runtime
+            # option.
             self.proc = subprocess.Popen(
-                [str(self.home / "bin" / "kc.sh"), "start-dev", "--db=dev-mem", "--http-host=127.0.0.1",
+                [str(self.home / "bin" / "kc.sh"), "start-dev", "--db=dev-file",
+                 f"--db-url=jdbc:h2:file:{self.db_dir / 'keycloakdb'};NON_KEYWORDS=VALUE", "--http-host=127.0.0.1",
                  f"--http-port={self.port}", f"--http-management-port={free_port()}"],
                 stdout=out, stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
         deadline = started + START_TIMEOUT

@@ -1,4 +1,4 @@
-"""lakests with a REAL Keycloak (Maven Central, dev mode, in-memory H2, our realm
+"""lakests with a REAL Keycloak (Maven Central, dev mode, H2 file database, our realm
 tests/keycloak/realm.json): the real `lakests login` signs users in through Keycloak's own login
 form with PKCE (both of lakests's modes), the authenticator maps Keycloak's `groups` claim onto the users it creates, and a
 signing-key rotation in Keycloak is picked up by refetching its JWKS, without a restart."""
