@@ -26,10 +26,13 @@ SECRET = "real-lakefs-sts-suite-secret-key-shared-with-lakests"
 
 class ScriptedAuthenticator:
     """Answers POST .../sts/login with the status and body set in `answer`, or drops the
-    connection when `answer` is "drop"; records the path, headers and body lakeFS sent."""
+    connection when `answer` is "drop"; with `redirect_to` set, answers that path's requests
+    with `answer` and every other with 307 to it. Records the path, headers and body lakeFS
+    sent."""
 
     def __init__(self):
         self.answer = (200, {"claims": {"sub": "alice"}})
+        self.redirect_to = None
         self.seen = []
         outer = self
 
@@ -38,6 +41,12 @@ class ScriptedAuthenticator:
                 length = int(self.headers.get("Content-Length", "0"))
                 outer.seen.append({"path": self.path, "headers": dict(self.headers),
                                    "body": json.loads(self.rfile.read(length) or b"null")})
+                if outer.redirect_to and self.path != outer.redirect_to:
+                    self.send_response(307)
+                    self.send_header("Location", outer.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if outer.answer == "drop":
                     self.close_connection = True
                     self.connection.shutdown(2)
@@ -158,6 +167,7 @@ def test_lakefs_maps_the_authenticators_401_for_a_bad_code(lakefs_with_lakests_a
 def test_lakefs_maps_each_authenticator_answer_as_wire_says(lakefs_with_scripted_authenticator, scripted,
                                                              answer, status):
     scripted.answer = answer
+    scripted.redirect_to = None
     scripted.seen.clear()
     resp = lakefs_sts_login(lakefs_with_scripted_authenticator,
                             {"code": "the-code", "state": "the-state", "redirect_uri": "http://127.0.0.1:8085/callback",
@@ -181,6 +191,7 @@ def test_lakefs_maps_each_authenticator_answer_as_wire_says(lakefs_with_scripted
 ])
 def test_lakefs_refuses_malformed_sts_requests_with_400(lakefs_with_scripted_authenticator, scripted, body):
     """WIRE §1: code, state and redirect_uri are required strings, ttl_seconds an integer."""
+    scripted.redirect_to = None
     scripted.seen.clear()
     resp = lakefs_sts_login(lakefs_with_scripted_authenticator, body)
     assert resp.status_code == 400, (body, resp.status_code, resp.text)
@@ -233,3 +244,19 @@ def test_lakests_login_against_lakefs_oss_says_what_lakefs_answered(lakefs_with_
     assert proc.stdout == ""
     assert "501" in proc.stderr, proc.stderr
 
+
+
+def test_lakefs_follows_an_authenticators_redirect(lakefs_with_scripted_authenticator, scripted):
+    """WIRE §2.1: lakeFS's client to the authenticator follows redirects (a 307 keeps the POST
+    and its body): the claims from the redirect's target are used."""
+    scripted.answer = (200, {"claims": {"sub": "alice"}})
+    scripted.redirect_to = "/elsewhere/sts/login"
+    scripted.seen.clear()
+    try:
+        resp = lakefs_sts_login(lakefs_with_scripted_authenticator,
+                                {"code": "c", "state": "s", "redirect_uri": "http://127.0.0.1:8085/callback"})
+    finally:
+        scripted.redirect_to = None
+    assert [r["path"] for r in scripted.seen] == ["/api/v1/sts/login", "/elsewhere/sts/login"]
+    assert scripted.seen[1]["body"] == {"code": "c", "state": "s", "redirect_uri": "http://127.0.0.1:8085/callback"}
+    assert resp.status_code == 501, resp.text  # it went on to the user lookup
