@@ -22,7 +22,6 @@ import pytest
 import requests
 
 from conftest import ROOT, free_port
-from form_browser import sign_in  # noqa: F401 (re-exported for the tests)
 
 REALM_FILE = ROOT / "tests" / "keycloak" / "realm.json"
 DEFAULT_VERSION = "26.7.3"

@@ -8,18 +8,21 @@ needs it FAIL with the command to run; nothing is skipped.
 temporary directory, creates the admin through lakeFS's own setup API, and stops it with SIGTERM.
 """
 
+import base64
+import hashlib
 import json
 import os
 import re
 import signal
 import subprocess
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
 import requests
 
-from conftest import ROOT, free_port
+from conftest import ROOT, free_port, run_cli, start_server
 
 LAKEFS_GO_MOD = ROOT / "tests" / "lakefs" / "go.mod"
 ADMIN = "admin"
@@ -229,8 +232,6 @@ def start_lakests(tmp: Path, secret: str, users=(), idp_users=(), sts_extra: str
     development IdP, state-mode PKCE, as lakeFS documents) and the development IdP (not
     interactive: login_hint signs in). `users` are (username, external_id, groups) added with
     `lakests users add` before the start; `idp_users` are dicts for idp.users."""
-    from conftest import run_cli, start_server  # noqa: PLC0415 (conftest is loaded first)
-
     tmp.mkdir(parents=True, exist_ok=True)
     port, auth_port, idp_port, cb_port = free_port(), free_port(), free_port(), free_port()
     issuer = f"http://127.0.0.1:{idp_port}"
@@ -264,8 +265,6 @@ def start_lakests(tmp: Path, secret: str, users=(), idp_users=(), sts_extra: str
 
 
 def pkce_pair() -> tuple[str, str]:
-    import base64
-    import hashlib
     verifier = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     return verifier, challenge
@@ -274,7 +273,6 @@ def pkce_pair() -> tuple[str, str]:
 def devidp_code(system: Lakests, login_hint: str) -> tuple[str, str]:
     """An authorization code from the development IdP (non-interactive: login_hint signs in),
     in lakeFS's documented flow (state = PKCE verifier). Returns (code, state)."""
-    import urllib.parse
     verifier, challenge = pkce_pair()
     resp = requests.get(f"{system.idp}/authorize", allow_redirects=False, timeout=10, params={
         "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": system.redirect,

@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from conftest import ROOT, SECRET, free_port, lakests_bin, run_cli, start_server, stop_server
-from keycloak_server import Keycloak, sign_in
+from form_browser import sign_in
+from keycloak_server import Keycloak
 from real_lakefs import pkce_pair, yaml_text
 
 FORM_BROWSER = ROOT / "tests" / "python" / "form_browser.py"
