@@ -264,14 +264,21 @@ def test_lakefs_sdk_with_the_env_lakests_login_exports(lakefs_server, lakests, t
 
 # WIRE §5: lakeFS's configuration -------------------------------------------------------------------
 
-def test_real_lakefs_takes_the_secret_from_its_environment(tmp_path, lakests):
-    """LAKEFS_AUTH_ENCRYPT_SECRET_KEY instead of the YAML key: tokens lakests mints still verify."""
+def test_real_lakefs_takes_the_secret_from_its_environment(tmp_path, lakefs_server, lakests):
+    """LAKEFS_AUTH_ENCRYPT_SECRET_KEY instead of the YAML key: tokens lakests mints still verify.
+    And WIRE §8: lakectl's token cache is one file for all servers, not keyed by endpoint: the
+    same cache works against both lakeFS servers that share the secret."""
     server = LakeFS(tmp_path / "lakefs-env", SECRET, secret_in_env=True).start()
     try:
         server.setup_admin(ADMIN)
-        token = sts_token(lakests)["token"]
-        resp = requests.get(f"{server.api}/user", headers=bearer(token), timeout=10)
+        body = sts_token(lakests)
+        resp = requests.get(f"{server.api}/user", headers=bearer(body["token"]), timeout=10)
         assert resp.status_code == 200 and resp.json()["user"]["id"] == ADMIN, resp.text
+        home = tmp_path / "home"
+        home.mkdir()
+        write_lakectl_token_cache(home, body["token"], body["token_expiration"])
+        for target in (server, lakefs_server):
+            assert target.lakectl("repo", "list", home=home).returncode == 0
     finally:
         server.stop()
 
