@@ -15,7 +15,7 @@ import requests
 
 from conftest import ROOT, SECRET, free_port, lakests_bin, run_cli, start_server, stop_server
 from form_browser import sign_in
-from keycloak_server import Keycloak
+from keycloak_server import Keycloak, keycloak_home
 from real_lakefs import pkce_pair, yaml_text
 
 FORM_BROWSER = ROOT / "tests" / "python" / "form_browser.py"
@@ -155,3 +155,10 @@ def test_a_keycloak_key_rotation_is_picked_up_by_refetching_the_jwks(system, key
     assert out["username"] == "alice"
     # Exactly one more JWKS fetch: the unknown kid, not a restart or an expired cache.
     assert jwks_fetches(system) == fetched + 1
+
+
+def test_a_missing_keycloak_fails_the_tests_loudly(monkeypatch, tmp_path):
+    """No silent skip: without Keycloak every Keycloak test fails, naming the command."""
+    monkeypatch.setenv("LAKESTS_TEST_KEYCLOAK_HOME", str(tmp_path / "nothing-here"))
+    with pytest.raises(pytest.fail.Exception, match="scripts/keycloak-fetch.sh"):
+        keycloak_home()

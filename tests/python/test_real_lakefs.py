@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from conftest import ROOT, lakests_bin, stop_server
-from real_lakefs import ADMIN, LakeFS, devidp_code, start_lakests, write_lakectl_token_cache
+from real_lakefs import ADMIN, LakeFS, devidp_code, lakefs_bin_dir, start_lakests, write_lakectl_token_cache
 
 SECRET = "real-lakefs-suite-secret-key-shared-with-lakests-64-bytes-or-more-for-hs512"
 FOLLOW = ROOT / "tests" / "login-browser" / "follow.mjs"
@@ -310,3 +310,10 @@ def test_real_lakefs_basic_mode_ignores_auth_api_endpoint(tmp_path, lakests):
         assert resp.status_code == 200, resp.text
     finally:
         server.stop()
+
+
+def test_a_missing_lakefs_build_fails_the_tests_loudly(monkeypatch, tmp_path):
+    """No silent skip: without the binaries every real-lakeFS test fails, naming the command."""
+    monkeypatch.setenv("LAKESTS_TEST_LAKEFS_DIR", str(tmp_path / "nothing-here"))
+    with pytest.raises(pytest.fail.Exception, match="scripts/lakefs-build.sh"):
+        lakefs_bin_dir()
