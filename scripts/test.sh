@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of lakests: formatting and lints, the Rust suites (unit, black-box, storage
 # conformance on SQLite and PostgreSQL, third-party OpenID Providers from npm, headless
-# Chromium), and the Python suite (the real lakeFS SDK, PyJWT).
+# Chromium), and the Python suite (the real lakeFS SDK, PyJWT, a real lakeFS server and lakectl,
+# a real Keycloak).
 #
 # On a fresh machine it installs what the tests need first: the Python packages of
 # tests/python/requirements.txt into .venv, the npm packages of every tests/*/package.json
-# (npm ci), and Debian's chromium when it is missing (as root).
+# (npm ci), and Debian's chromium when it is missing (as root). It builds the real lakeFS and
+# lakectl (Go module proxy, scripts/lakefs-build.sh) and fetches Keycloak (Maven Central,
+# scripts/keycloak-fetch.sh) once per version into ~/.cache/lakests; later runs reuse them. Go,
+# Maven and a Java 21+ runtime must be installed; without them the script fails (no skip).
 #
 # PostgreSQL: scripts/postgres.sh installs and starts a loopback server (as root), or
 # LAKESTS_TEST_POSTGRES_URL names one of yours. Without a server the PostgreSQL suites say loudly
@@ -65,6 +69,17 @@ else
   echo "!!! PostgreSQL is not reachable: the PostgreSQL suites will be SKIPPED (they say so loudly) !!!"
 fi
 
+step "real lakeFS and lakectl (Go module proxy; built once per version)"
+# Go's module and build caches and ~/.cache/lakests keep the build between runs.
+LAKESTS_TEST_LAKEFS_DIR=$(./scripts/lakefs-build.sh)
+export LAKESTS_TEST_LAKEFS_DIR
+"$LAKESTS_TEST_LAKEFS_DIR/lakefs" --version
+
+step "Keycloak (Maven Central; fetched once per version)"
+LAKESTS_TEST_KEYCLOAK_HOME=$(./scripts/keycloak-fetch.sh)
+export LAKESTS_TEST_KEYCLOAK_HOME
+cat "$LAKESTS_TEST_KEYCLOAK_HOME/version.txt"; echo
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -78,7 +93,7 @@ cargo test --workspace
 step "benchmarks build (not run: they are noisy; ./bench/run.sh runs them)"
 cargo test --quiet -p lakests-bench --benches --no-run
 
-step "pytest (lakeFS Python SDK)"
+step "pytest (lakeFS Python SDK, real lakeFS + lakectl, Keycloak)"
 LAKESTS_TEST_BIN="$root/target/debug/lakests" .venv/bin/python -m pytest -q tests/python
 
 echo
