@@ -9,6 +9,7 @@ pub mod clock;
 pub mod store;
 pub mod sts;
 pub mod token;
+pub mod ui_session;
 pub mod user;
 
 pub use authenticator::{Authenticator, AuthenticatorError, RequestContext};
