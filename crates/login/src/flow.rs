@@ -480,6 +480,8 @@ impl Login {
             },
         })?;
         let redirect_uri = listener.redirect_uri().to_string();
+        // Session mode: the secret proving this process started the login (never in a URL).
+        let mut redeem_secret: Option<String> = None;
         let (url, state) = match authorization_endpoint {
             Some(mut url) => {
                 // lakeFS's documented flow (WIRE.md §6): the verifier travels as `state`.
@@ -517,6 +519,7 @@ impl Login {
                         why,
                     }
                 })?;
+                redeem_secret = a.redeem_secret;
                 (a.authorization_url, OAuthState::new(a.state))
             }
         };
@@ -550,6 +553,29 @@ impl Login {
         let Arrival { outcome, reply } = arrival;
         let failure = match outcome {
             CallbackOutcome::Code(code) => {
+                // Session mode: the redirect's state is useless without the secret; trade both
+                // for the one-time state that `sts/login` accepts.
+                let state = match redeem_secret {
+                    None => state,
+                    Some(secret) => match self
+                        .client
+                        .exchange(
+                            &opts.endpoint,
+                            state.expose(),
+                            &secret,
+                            deadline,
+                            opts.timeout,
+                        )
+                        .await
+                    {
+                        Ok(fresh) => OAuthState::new(fresh.state),
+                        Err(e) => {
+                            reply.send(Page::Failed(e.to_string()));
+                            callback.stop().await;
+                            return Err(e);
+                        }
+                    },
+                };
                 return Ok(SignedIn {
                     code,
                     state,

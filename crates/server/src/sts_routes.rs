@@ -51,6 +51,10 @@ pub(crate) fn router(state: Arc<StsState>) -> Router {
     let limited = Router::new()
         .route("/api/v1/sts/login", post(sts_login))
         .route("/api/v1/sts/authorize", post(sts_authorize))
+        .route(
+            "/api/v1/sts/authorize/exchange",
+            post(sts_authorize_exchange),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.limiter.clone(),
             crate::rate_limit::limit,
@@ -97,6 +101,30 @@ async fn sts_authorize(
     };
     authorizer
         .authorize(&req, &ctx)
+        .await
+        .map(Json)
+        .map_err(|e| sts_error(authenticator_error(e)))
+}
+
+async fn sts_authorize_exchange(
+    State(state): State<Arc<StsState>>,
+    RequestId(request_id): RequestId,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    AppJson(req): AppJson<lakests_api::AuthorizeExchangeRequest>,
+) -> Result<Json<lakests_api::AuthorizeExchangeResponse>, ApiError> {
+    let _permit = admit(&state)?;
+    let Some(authorizer) = &state.authorizer else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "session-mode login is not available on this server (its authenticator is remote)",
+        ));
+    };
+    let ctx = RequestContext {
+        request_id,
+        client_addr: Some(peer.ip().to_string()),
+    };
+    authorizer
+        .exchange(&req, &ctx)
         .await
         .map(Json)
         .map_err(|e| sts_error(authenticator_error(e)))
