@@ -11,6 +11,9 @@ pub mod sts;
 pub mod token;
 pub mod user;
 
+#[cfg(test)]
+mod proptests;
+
 pub use authenticator::{Authenticator, AuthenticatorError, RequestContext};
 pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
