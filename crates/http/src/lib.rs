@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 mod serve;
 
-pub use serve::{ServeLimits, raise_fd_limit, serve_with_limits};
+pub use serve::{ServeLimits, connections_shed_total, raise_fd_limit, serve_with_limits};
 
 /// Largest request body accepted by every role, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

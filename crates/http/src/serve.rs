@@ -71,6 +71,15 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 /// One warning per this interval for each kind of repeated event (shedding, accept errors).
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Connections shed by every listener of this process since start.
+static SHED_TOTAL: AtomicU64 = AtomicU64::new(0);
+
+/// Connections shed (answered 503 and closed over a cap) by every listener of this process
+/// since start, for `/metrics`.
+pub fn connections_shed_total() -> u64 {
+    SHED_TOTAL.load(Ordering::Relaxed)
+}
+
 /// Raises this process's `RLIMIT_NOFILE` soft limit to its hard limit and returns the new soft
 /// limit (`None` when it cannot be read, or is unlimited). Safe to call more than once.
 pub fn raise_fd_limit() -> Option<u64> {
@@ -373,6 +382,7 @@ pub async fn serve_with_limits(
         let slot = match admission.admit(ip) {
             Ok(slot) => slot,
             Err(why) => {
+                SHED_TOTAL.fetch_add(1, Ordering::Relaxed);
                 let total = admission.shed_total.fetch_add(1, Ordering::Relaxed) + 1;
                 if shed_warning.due() {
                     let limit = match why {

@@ -241,12 +241,16 @@ async fn metrics(State(state): State<Arc<StsState>>) -> Response {
          lakests_sts_malformed_requests_total {}\n\
          # HELP lakests_sts_rate_limited_total sts/login and sts/authorize requests answered 429 by the per-client rate limit.\n\
          # TYPE lakests_sts_rate_limited_total counter\n\
-         lakests_sts_rate_limited_total {}\n",
+         lakests_sts_rate_limited_total {}\n\
+         # HELP lakests_http_connections_shed_total Connections answered 503 and closed over http.max_connections or http.max_connections_per_client, by every role of this process.\n\
+         # TYPE lakests_http_connections_shed_total counter\n\
+         lakests_http_connections_shed_total {}\n",
         state.service.malformed_requests(),
         state
             .limiter
             .limited_total
             .load(std::sync::atomic::Ordering::Relaxed),
+        lakests_http::connections_shed_total(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

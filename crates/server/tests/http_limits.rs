@@ -131,6 +131,21 @@ async fn connections_over_the_per_client_cap_are_shed_and_other_clients_are_serv
     assert!(answer.contains("retry-after: 1"), "{answer}");
     assert!(answer.ends_with("{\"message\":\"too many connections; try again shortly\"}\n"));
     assert!(took < Duration::from_secs(1), "shed after {took:?}");
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("lakests_http_connections_shed_total "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{metrics}"));
+    assert!(shed >= 1, "{metrics}");
 
     // Another address is served.
     let resp = app
