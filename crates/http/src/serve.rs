@@ -88,11 +88,27 @@ pub fn raise_fd_limit() -> Option<u64> {
         use rustix::process::{Resource, getrlimit, setrlimit};
         let limit = getrlimit(Resource::Nofile);
         if limit.current != limit.maximum {
-            let wanted = rustix::process::Rlimit {
-                current: limit.maximum,
-                maximum: limit.maximum,
+            // An unlimited hard limit cannot be the soft one (the kernel caps open files):
+            // then try large finite values.
+            let candidates: Vec<u64> = match limit.maximum {
+                Some(max) => vec![max],
+                None => vec![1 << 20, 10_240],
             };
-            if let Err(e) = setrlimit(Resource::Nofile, wanted) {
+            let mut last_error = None;
+            for current in candidates.into_iter().filter(|c| Some(*c) > limit.current) {
+                let wanted = rustix::process::Rlimit {
+                    current: Some(current),
+                    maximum: limit.maximum,
+                };
+                match setrlimit(Resource::Nofile, wanted) {
+                    Ok(()) => {
+                        last_error = None;
+                        break;
+                    }
+                    Err(e) => last_error = Some(e),
+                }
+            }
+            if let Some(e) = last_error {
                 tracing::warn!(error = %e, "cannot raise the open-file limit to its hard limit");
             }
         }
