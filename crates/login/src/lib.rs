@@ -18,6 +18,8 @@ mod error;
 pub mod flow;
 pub mod output;
 pub mod pkce;
+#[cfg(test)]
+mod proptests;
 pub mod redirect;
 pub mod secret;
 
