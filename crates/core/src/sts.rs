@@ -303,13 +303,12 @@ impl StsService {
                 ),
             ))
         })?;
-        check_name("username", &username)
-            .map_err(|e| {
-                StsError::Unauthorized(Refusal::new(
-                    Reason::CannotProvision,
-                    format!("cannot create a user: {e}"),
-                ))
-            })?;
+        check_name("username", &username).map_err(|e| {
+            StsError::Unauthorized(Refusal::new(
+                Reason::CannotProvision,
+                format!("cannot create a user: {e}"),
+            ))
+        })?;
         let mut groups = match p.initial_groups_claim.as_ref().and_then(|c| claims.get(c)) {
             Some(v) => claims::split_groups(v),
             None => p.default_initial_groups.clone(),

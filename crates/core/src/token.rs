@@ -213,7 +213,10 @@ mod tests {
         assert_eq!(ok(serde_json::json!("login")).unwrap().sub, "bob");
         assert_eq!(ok(serde_json::json!("")).unwrap().sub, "bob");
         assert_eq!(ok(serde_json::Value::Null).unwrap().sub, "bob");
-        assert_eq!(ok(serde_json::json!("Login")), Err(TokenError::WrongAudience));
+        assert_eq!(
+            ok(serde_json::json!("Login")),
+            Err(TokenError::WrongAudience)
+        );
         // jwt allows an array; lakeFS's LoginClaims.Audience is a string, so it does not decode.
         assert_eq!(ok(serde_json::json!(["login"])), Err(TokenError::Invalid));
         assert_eq!(ok(serde_json::json!([])), Err(TokenError::Invalid));

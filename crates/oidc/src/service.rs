@@ -9,8 +9,8 @@ use lakests_api::{AuthenticatorStsRequest, AuthorizeRequest, AuthorizeResponse};
 use lakests_config::{AuthenticatorConfig, ClaimRequirement, PkceMode, ProviderConfig};
 use lakests_core::sts::{MAX_CODE_LEN, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
 use lakests_core::{
-    Authenticator, AuthenticatorError, Claims, Clock, Grant, Reason, Refusal, RequestContext, Store,
-    StoreError,
+    Authenticator, AuthenticatorError, Claims, Clock, Grant, Reason, Refusal, RequestContext,
+    Store, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};

@@ -210,7 +210,11 @@ async fn authenticator_refusals_pass_through_with_their_status() {
     app.standin.set(Behavior::Status(401, "plain text".into()));
     let (msg, reason) = expect_error_reason(app.login(login_body()).await, 401).await;
     assert_eq!(msg, "the authenticator refused the login");
-    assert_eq!(reason.as_deref(), Some("refused"), "a reason it did not name");
+    assert_eq!(
+        reason.as_deref(),
+        Some("refused"),
+        "a reason it did not name"
+    );
     // A lakests authenticator's reason passes through; an unknown one is "refused".
     for (given, expect) in [("code_rejected", "code_rejected"), ("made_up", "refused")] {
         app.standin.set(Behavior::Status(

@@ -250,10 +250,7 @@ pub async fn expect_error(resp: reqwest::Response, status: u16) -> String {
 }
 
 /// [`expect_error`], also returning the `reason` code when there is one.
-pub async fn expect_error_reason(
-    resp: reqwest::Response,
-    status: u16,
-) -> (String, Option<String>) {
+pub async fn expect_error_reason(resp: reqwest::Response, status: u16) -> (String, Option<String>) {
     assert_eq!(resp.status().as_u16(), status, "unexpected status");
     let body: Value = resp.json().await.expect("error body is JSON");
     let obj = body.as_object().expect("error body is an object");
