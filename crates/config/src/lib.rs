@@ -194,6 +194,9 @@ pub struct Cache {
     pub ttl: Duration,
     /// How many users are cached at most.
     pub size: usize,
+    /// Up to this much is added at random to each entry's `ttl` (lakeFS's `auth.cache.jitter`),
+    /// so that entries read together do not all expire together.
+    pub jitter: Duration,
 }
 
 impl Default for Cache {
@@ -202,6 +205,7 @@ impl Default for Cache {
             enabled: false,
             ttl: Duration::from_secs(20),
             size: 1024,
+            jitter: Duration::from_secs(3),
         }
     }
 }
@@ -236,11 +240,14 @@ impl Default for AuthenticationApi {
 }
 
 /// `auth.cookie_auth_verification.*`: lakeFS's rules for ID-token claims and provisioning.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CookieAuthVerification {
     /// Claim name -> exact value every login's claims must have.
     pub validate_id_token_claims: BTreeMap<String, String>,
+    /// The claim whose value is the external user id users are found by (lakeFS's key; `sub`
+    /// by default, as lakeFS's STS login uses).
+    pub external_user_id_claim_name: String,
     /// Groups of a provisioned user when the groups claim is absent.
     pub default_initial_groups: Vec<String>,
     /// Claim with comma-separated groups for a provisioned user.
@@ -249,6 +256,19 @@ pub struct CookieAuthVerification {
     pub friendly_name_claim_name: Option<String>,
     /// Update the stored friendly name from the claim on every login.
     pub persist_friendly_name: bool,
+}
+
+impl Default for CookieAuthVerification {
+    fn default() -> Self {
+        Self {
+            validate_id_token_claims: BTreeMap::new(),
+            external_user_id_claim_name: "sub".into(),
+            default_initial_groups: Vec::new(),
+            initial_groups_claim_name: None,
+            friendly_name_claim_name: None,
+            persist_friendly_name: false,
+        }
+    }
 }
 
 /// `auth.sts.*`
@@ -390,6 +410,18 @@ impl Config {
             p.push(format!(
                     "auth.sts.login_provider: {name:?} is not the name of an authenticator.providers entry"
                 ));
+        }
+        if self
+            .auth
+            .cookie_auth_verification
+            .external_user_id_claim_name
+            .trim()
+            .is_empty()
+        {
+            p.push(
+                "auth.cookie_auth_verification.external_user_id_claim_name: must not be empty"
+                    .into(),
+            );
         }
         if sts.username_claim_name.is_empty() {
             p.push("auth.sts.username_claim_name: must not be empty".into());
