@@ -24,8 +24,31 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Args)]
 pub struct EndpointArg {
     /// The lakeFS server, e.g. http://lakefs.example.com (the /api/v1 suffix is optional).
-    #[arg(long, env = "LAKECTL_SERVER_ENDPOINT_URL")]
-    endpoint: String,
+    #[arg(
+        long,
+        env = "LAKECTL_SERVER_ENDPOINT_URL",
+        required_unless_present = "profile"
+    )]
+    endpoint: Option<String>,
+    /// A named login profile: its endpoint.
+    #[arg(long, env = "LAKESTS_PROFILE")]
+    profile: Option<String>,
+}
+
+impl EndpointArg {
+    /// The endpoint: the named profile's, else the one given.
+    fn resolve(&self) -> anyhow::Result<Endpoint> {
+        if let Some(name) = &self.profile {
+            let profiles = crate::login_profile::load()?;
+            if let Some((_, p)) = crate::login_profile::select(&profiles, Some(name), None)? {
+                return Ok(Endpoint::parse(&p.endpoint)?);
+            }
+        }
+        match &self.endpoint {
+            Some(e) => Ok(Endpoint::parse(e)?),
+            None => anyhow::bail!("no lakeFS endpoint: pass --endpoint URL or --profile NAME"),
+        }
+    }
 }
 
 /// What `lakests login` prints on stdout.
@@ -370,7 +393,7 @@ async fn exec(command: &[String], t: &CachedToken) -> anyhow::Result<ExitCode> {
 
 /// Runs `lakests logout`.
 pub async fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
-    let endpoint = Endpoint::parse(&args.endpoint.endpoint)?;
+    let endpoint = args.endpoint.resolve()?;
     let cache = Arc::new(FileTokenCache::in_config_dir()?);
     // lakectl's cache goes too, when it holds this server's token (and only then).
     let lakectl_removed = match cache.load(&endpoint)? {
@@ -390,7 +413,7 @@ pub async fn logout(args: LogoutArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `lakests whoami`.
 pub async fn whoami(args: WhoamiArgs) -> anyhow::Result<ExitCode> {
-    let endpoint = Endpoint::parse(&args.endpoint.endpoint)?;
+    let endpoint = args.endpoint.resolve()?;
     let cache = Arc::new(FileTokenCache::in_config_dir()?);
     let (t, user) = use_case(Arc::new(NoBrowser), cache)?
         .whoami(&endpoint, REQUEST_TIMEOUT)

@@ -1961,6 +1961,18 @@ async fn a_profile_set_once_makes_login_endpoint_work_against_lakefs() {
     );
     assert_eq!(term.opens(), 1);
 
+    // whoami and logout take the profile too.
+    let out = term.run(&["whoami", "--profile", "standin"], &[]).await;
+    ok(&out);
+    assert!(
+        stdout(&out).starts_with(&format!("alice (alice) at {}", lakefs.base)),
+        "{}",
+        stdout(&out)
+    );
+    let out = term.run(&["logout", "--profile", "standin"], &[]).await;
+    ok(&out);
+    assert!(stderr(&out).contains("Logged out of"), "{}", stderr(&out));
+
     // An unknown profile is named with the known ones.
     let line = error_line(&term.run(&["login", "--profile", "nope"], &[]).await);
     assert!(line.contains("no login profile named \"nope\""), "{line}");
