@@ -12,8 +12,15 @@ use crate::Config;
 pub const ENV_PREFIX: &str = "LAKESTS_";
 
 /// `LAKESTS_*` variables that are not configuration keys: `LAKESTS_CONFIG` (the config file
-/// path) and anything starting with `LAKESTS_TEST_` (the test suite's own knobs).
-pub const RESERVED_ENV: &[&str] = &["LAKESTS_CONFIG"];
+/// path), the settings of `lakests login` (`LAKESTS_PROFILE`, `LAKESTS_LOGIN_CONFIG`,
+/// `LAKESTS_NO_LAKECTL_CACHE`), and anything starting with `LAKESTS_TEST_` (the test suite's
+/// own knobs).
+pub const RESERVED_ENV: &[&str] = &[
+    "LAKESTS_CONFIG",
+    "LAKESTS_PROFILE",
+    "LAKESTS_LOGIN_CONFIG",
+    "LAKESTS_NO_LAKECTL_CACHE",
+];
 
 /// Every problem found while loading, one per line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,6 +270,9 @@ mod tests {
                     "[a, b]",
                 ),
                 ("LAKESTS_CONFIG", "ignored.yaml"),
+                ("LAKESTS_PROFILE", "prod"),
+                ("LAKESTS_LOGIN_CONFIG", "/home/u/.config/lakests/login.yaml"),
+                ("LAKESTS_NO_LAKECTL_CACHE", "true"),
                 ("LAKESTS_TEST_ANYTHING", "ignored"),
                 ("PATH", "/bin"),
             ]),
