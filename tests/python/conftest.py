@@ -32,9 +32,11 @@ def free_port() -> int:
 
 
 def clean_env(**extra) -> dict:
-    """The environment for a lakests process: no stray LAKESTS_* configuration, no proxies."""
+    """The environment for a lakests process: no stray LAKESTS_* configuration (nor lakeFS's
+    LAKEFS_AUTH_ENCRYPT_SECRET_KEY, which lakests reads as an alias), no proxies."""
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("LAKESTS_") and not k.lower().endswith("_proxy")}
+           if not k.startswith("LAKESTS_") and k != "LAKEFS_AUTH_ENCRYPT_SECRET_KEY"
+           and not k.lower().endswith("_proxy")}
     env.update(extra)
     return env
 

@@ -11,6 +11,7 @@ use crate::authenticator::{Authenticator, AuthenticatorError, RequestContext};
 use crate::cache::UserCache;
 use crate::claims::{self, Claims};
 use crate::clock::Clock;
+use crate::reason::{Reason, Refusal};
 use crate::store::{LoginAudit, LoginOutcome, Store, StoreError, UserRecord};
 use crate::token::{TokenError, TokenIssuer};
 use crate::user::check_name;
@@ -48,6 +49,9 @@ pub struct StsPolicy {
     pub friendly_name_claim: Option<String>,
     /// Update a known user's friendly name from the claim on every login.
     pub persist_friendly_name: bool,
+    /// The claim whose value is the external user id (lakeFS's
+    /// `external_user_id_claim_name`, `sub` by default).
+    pub external_id_claim: String,
 }
 
 impl Default for StsPolicy {
@@ -55,6 +59,7 @@ impl Default for StsPolicy {
         Self {
             default_ttl_seconds: 3600,
             max_ttl_seconds: 43_200,
+            external_id_claim: "sub".into(),
             required_claims: BTreeMap::new(),
             provisioning: None,
             friendly_name_claim: None,
@@ -80,9 +85,9 @@ pub enum StsError {
     /// 400.
     #[error("{0}")]
     InvalidRequest(String),
-    /// 401.
+    /// 401, with its stable reason.
     #[error("{0}")]
-    Unauthorized(String),
+    Unauthorized(Refusal),
     /// 409 (passed through from the authenticator).
     #[error("{0}")]
     Conflict(String),
@@ -141,8 +146,19 @@ impl StsService {
 
     /// Caches the users of bearer tokens for `ttl_seconds` (lakeFS's `auth.cache`): faster API
     /// calls, but a removed user's tokens keep working until the entry expires.
-    pub fn with_user_cache(mut self, ttl_seconds: i64, capacity: usize) -> Self {
-        self.user_cache = Some(UserCache::new(ttl_seconds, capacity));
+    pub fn with_user_cache(self, ttl_seconds: i64, capacity: usize) -> Self {
+        self.with_user_cache_jitter(ttl_seconds, 0, capacity)
+    }
+
+    /// [`StsService::with_user_cache`], each entry living up to `jitter_seconds` longer at
+    /// random (lakeFS's `auth.cache.jitter`).
+    pub fn with_user_cache_jitter(
+        mut self,
+        ttl_seconds: i64,
+        jitter_seconds: i64,
+        capacity: usize,
+    ) -> Self {
+        self.user_cache = Some(UserCache::new(ttl_seconds, capacity).with_jitter(jitter_seconds));
         self
     }
 
@@ -219,23 +235,28 @@ impl StsService {
             })?;
         // Stored escaped: the audit log is read on terminals.
         audit.external_id = claims
-            .get("sub")
+            .get(&self.policy.external_id_claim)
             .map(|sub| crate::user::printable(sub).into_owned());
 
         // 2. validate_id_token_claims.
         if let Some(name) = claims::first_mismatch(&claims, &self.policy.required_claims) {
-            return Err(StsError::Unauthorized(format!(
-                "claim {name:?} is missing or does not have the required value"
+            return Err(StsError::Unauthorized(Refusal::new(
+                Reason::ClaimRule,
+                format!("claim {name:?} is missing or does not have the required value"),
             )));
         }
 
-        // 3. `sub` is the external id.
-        let sub = match claims.get("sub") {
+        // 3. `sub` (or `external_user_id_claim_name`) is the external id.
+        let sub = match claims.get(&self.policy.external_id_claim) {
             Some(s) if !s.is_empty() => s.clone(),
             _ => {
-                return Err(StsError::Unauthorized(
-                    "the ID token has no sub claim".into(),
-                ));
+                return Err(StsError::Unauthorized(Refusal::new(
+                    Reason::SubjectMissing,
+                    format!(
+                        "the ID token has no {} claim",
+                        self.policy.external_id_claim
+                    ),
+                )));
             }
         };
         // The remote authenticator may not be ours: refuse what ours refuses.
@@ -310,18 +331,26 @@ impl StsService {
 
     async fn provision(&self, sub: &str, claims: &Claims) -> Result<UserRecord, StsError> {
         let Some(p) = &self.policy.provisioning else {
-            return Err(StsError::Unauthorized(
-                "no user is mapped to this identity".into(),
-            ));
+            return Err(StsError::Unauthorized(Refusal::new(
+                Reason::NoUserMapped,
+                "no user is mapped to this identity",
+            )));
         };
         let username = claims.get(&p.username_claim).cloned().ok_or_else(|| {
-            StsError::Unauthorized(format!(
-                "cannot create a user: the ID token has no {:?} claim",
-                p.username_claim
+            StsError::Unauthorized(Refusal::new(
+                Reason::CannotProvision,
+                format!(
+                    "cannot create a user: the ID token has no {:?} claim",
+                    p.username_claim
+                ),
             ))
         })?;
-        check_name("username", &username)
-            .map_err(|e| StsError::Unauthorized(format!("cannot create a user: {e}")))?;
+        check_name("username", &username).map_err(|e| {
+            StsError::Unauthorized(Refusal::new(
+                Reason::CannotProvision,
+                format!("cannot create a user: {e}"),
+            ))
+        })?;
         let mut groups = match p.initial_groups_claim.as_ref().and_then(|c| claims.get(c)) {
             Some(v) => claims::split_groups(v),
             None => p.default_initial_groups.clone(),
@@ -350,9 +379,10 @@ impl StsService {
             Err(StoreError::AlreadyExists(_)) => {
                 match self.store.find_user_by_external_id(sub).await? {
                     Some(existing) => Ok(existing),
-                    None => Err(StsError::Unauthorized(
-                        "cannot create a user: the username is taken by another identity".into(),
-                    )),
+                    None => Err(StsError::Unauthorized(Refusal::new(
+                        Reason::CannotProvision,
+                        "cannot create a user: the username is taken by another identity",
+                    ))),
                 }
             }
             Err(e) => Err(e.into()),

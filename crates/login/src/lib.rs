@@ -16,6 +16,7 @@ pub mod client;
 pub mod endpoint;
 mod error;
 pub mod flow;
+pub mod lakectl;
 pub mod output;
 pub mod pkce;
 #[cfg(test)]
@@ -33,4 +34,5 @@ pub use flow::{
     CodeGrant, DEFAULT_TIMEOUT, Login, LoginOptions, LoginOutcome, ProviderSource, Reporter,
     StderrReporter,
 };
+pub use lakectl::{LakectlSync, LakectlTokenFile};
 pub use output::OutputFormat;

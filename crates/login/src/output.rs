@@ -10,7 +10,8 @@ use crate::flow::CodeGrant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OutputFormat {
     /// `export LAKECTL_SERVER_ENDPOINT_URL=...` and `export LAKECTL_CREDENTIALS_SESSION_TOKEN=...`
-    /// (read by lakectl and the `lakefs` Python SDK).
+    /// (read by the `lakefs` Python SDK and lakefs-spec; lakectl reads only the endpoint, and
+    /// takes its token from its own token cache).
     #[default]
     Env,
     /// One JSON object.

@@ -136,7 +136,9 @@ async fn sts_login(State(s): State<Shared>, Json(body): Json<Value>) -> Response
     if !f.map_user {
         return (
             StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "no user has external id alice-ext"})),
+            Json(
+                json!({"message": "no user has external id alice-ext", "reason": "no_user_mapped"}),
+            ),
         )
             .into_response();
     }
@@ -393,9 +395,11 @@ async fn an_idp_error_and_an_unmapped_user_are_reported() {
         f.map_user = false;
     }
     let e = s.login.login(&s.opts).await.unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "no lakeFS user is mapped to your identity (the server answered 401: no user has external id alice-ext)"
+    assert!(
+        e.to_string().starts_with(
+            "no lakeFS user is mapped to your identity (the server answered 401: no user has external id alice-ext): ask your lakeFS administrator"
+        ),
+        "{e}"
     );
 }
 
@@ -464,4 +468,35 @@ async fn unreachable_servers_are_named_in_the_error() {
         "{e}"
     );
     assert_eq!(s.browser.opens.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_cached_token_is_reused_until_min_validity_then_renewed() {
+    let s = setup("state", FollowBrowser::default()).await;
+    let clock = lakests_core::ManualClock::new(SystemClock.now());
+    let dir = tempfile::tempdir().unwrap();
+    let login = Login::new(
+        ServerClient::new(Duration::from_secs(10)).unwrap(),
+        s.browser.clone(),
+        Arc::new(FileTokenCache::in_dir(dir.path())),
+        Arc::new(clock.clone()),
+        s.lines.clone(),
+    );
+    let mut opts = s.opts.clone();
+    opts.ttl_seconds = Some(3600);
+    opts.min_validity_seconds = 300;
+    let first = login.login(&opts).await.unwrap();
+    assert!(matches!(first, LoginOutcome::New(_)));
+    let exp = first.token().token_expiration;
+    // 301 s left: still valid enough, answered from the cache without a call.
+    clock.set(exp - 301);
+    let again = login.login(&opts).await.unwrap();
+    assert!(matches!(again, LoginOutcome::Cached(_)));
+    assert_eq!(s.fake.lock().unwrap().logins.len(), 1);
+    // 299 s left: close to expiry, a new sign-in.
+    clock.set(exp - 299);
+    let renewed = login.login(&opts).await.unwrap();
+    assert!(matches!(renewed, LoginOutcome::New(_)));
+    assert_eq!(s.fake.lock().unwrap().logins.len(), 2);
+    assert_eq!(s.browser.opens.load(Ordering::SeqCst), 2);
 }

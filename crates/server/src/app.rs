@@ -91,7 +91,10 @@ impl Application {
             roles.push(Role {
                 name: "authenticator",
                 listener,
-                router: lakests_oidc::router(service.clone()),
+                router: lakests_oidc::router_with_discovery(
+                    service.clone(),
+                    login_discovery(&config),
+                ),
             });
             in_process = Some(service);
         }
@@ -125,8 +128,9 @@ impl Application {
             );
             let cache = &config.auth.cache;
             let service = if cache.enabled {
-                service.with_user_cache(
+                service.with_user_cache_jitter(
                     i64::try_from(cache.ttl.get().as_secs()).unwrap_or(i64::MAX),
+                    i64::try_from(cache.jitter.get().as_secs()).unwrap_or(0),
                     cache.size,
                 )
             } else {
@@ -317,6 +321,7 @@ fn sts_policy(config: &Config) -> StsPolicy {
         .filter(|_| config.auth.sts.auto_create_users),
         friendly_name_claim: cav.friendly_name_claim_name.clone(),
         persist_friendly_name: cav.persist_friendly_name,
+        external_id_claim: cav.external_user_id_claim_name.clone(),
     }
 }
 
