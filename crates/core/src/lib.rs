@@ -6,6 +6,7 @@ pub mod authenticator;
 pub mod cache;
 pub mod claims;
 pub mod clock;
+pub mod directory;
 pub mod store;
 pub mod sts;
 pub mod token;
