@@ -19,14 +19,18 @@ use crate::AuthenticatorService;
 /// `GET /api/v1/healthcheck` (204), `GET /metrics` (Prometheus text counters of logins by
 /// outcome), wrapped with [`lakests_http::with_common_layers`].
 pub fn router(service: Arc<AuthenticatorService>) -> Router {
-    lakests_http::with_common_layers(
-        Router::new()
-            .route("/api/v1/sts/login", post(login))
-            .route("/api/v1/sts/authorize", post(authorize))
-            .route("/api/v1/healthcheck", get(healthcheck))
-            .route("/metrics", get(metrics))
-            .with_state(service),
-    )
+    lakests_http::with_common_layers(routes(service))
+}
+
+/// The routes of [`router`] without the common layers, for a listener shared with another
+/// role (the authorization API).
+pub fn routes(service: Arc<AuthenticatorService>) -> Router {
+    Router::new()
+        .route("/api/v1/sts/login", post(login))
+        .route("/api/v1/sts/authorize", post(authorize))
+        .route("/api/v1/healthcheck", get(healthcheck))
+        .route("/metrics", get(metrics))
+        .with_state(service)
 }
 
 /// The client's address when the server was started with connect info.
