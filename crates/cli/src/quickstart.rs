@@ -78,12 +78,14 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
     let config = Config::from_sources(Some(&doc.to_string()), Vec::new())?;
     lakests_server::telemetry::init(&config.logging)?;
 
+    // Users are stored under the external id the authenticator returns: <provider>:<sub>.
+    let provider = config.authenticator.providers[0].clone();
     let app = lakests_server::Application::build(config).await?;
     let store = app.store();
     for (sub, group, name) in DEMO_USERS {
         let user = UserRecord {
             username: sub.into(),
-            external_id: Some(sub.into()),
+            external_id: Some(provider.external_id(sub)),
             email: Some(format!("{sub}@example.com")),
             friendly_name: Some(name.into()),
             groups: vec![group.into()],

@@ -120,7 +120,9 @@ fn lakefs_style_authorization_url(
 
 fn assert_alice(claims: &Value, issuer: &str, client_id: &str) {
     let c = claims.as_object().unwrap();
-    assert_eq!(c["sub"], "alice");
+    // The sub comes back namespaced by the provider (its name by default).
+    let sub = c["sub"].as_str().unwrap();
+    assert!(sub.ends_with(":alice"), "{sub}");
     assert_eq!(c["iss"], issuer);
     assert_eq!(c["aud"], client_id);
     assert_eq!(c["email"], "alice@example.com");
@@ -177,7 +179,10 @@ async fn a_confidential_client_secret_basic_client_in_state_mode_logs_in_with_es
     let (status, body, text) = env.authn.login(&cb.code, &cb.state, CONF_STATE).await;
     assert_eq!(status, 200, "{text}");
     let c = &body["claims"];
-    assert_eq!(c["sub"], "bob");
+    assert_eq!(
+        c["sub"], "conf-state:bob",
+        "namespaced by the provider's name"
+    );
     assert_eq!(c["aud"], "lakests-confidential");
     assert_eq!(c["groups"], "viewers");
     assert_eq!(c["email_verified"], "false");
@@ -238,7 +243,7 @@ async fn a_loopback_redirect_on_another_port_works_end_to_end_for_the_native_cli
     keep_clock_in_step(&env);
     let (status, body, text) = env.authn.login(&cb.code, &cb.state, redirect).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(body["claims"]["sub"], "alice");
+    assert_eq!(body["claims"]["sub"], "public-state:alice");
 }
 
 #[tokio::test]
