@@ -344,3 +344,62 @@ async fn a_ca_file_without_certificates_is_refused_at_construction() {
         assert!(err.to_string().contains("ca_file"), "{err}");
     }
 }
+
+/// Provisioning at first login through oidc-provider: the user is created under the namespaced
+/// external id the authenticator returns (what lakeFS's `StsLogin` looks up), with e-mail,
+/// friendly name and the groups of the `groups` claim; a later login brings memberships back in
+/// line with the claim.
+#[tokio::test]
+async fn a_first_login_through_oidc_provider_provisions_the_user_with_its_groups() {
+    let op = OidcProvider::start().await;
+    let mut p = op_provider("panva", &op.issuer, PUBLIC_STATE, false, PkceMode::State);
+    p.provision_users = true;
+    p.groups_claim = Some("groups".into());
+    let clock = lakests_core::ManualClock::new(SystemClock.now());
+    let authn = Authn::start(base_config(vec![p]), clock).await;
+    let authorization_endpoint = format!("{}/auth", op.issuer);
+    let env = Env {
+        op,
+        authn,
+        authorization_endpoint,
+    };
+    assert!(
+        env.authn
+            .store
+            .find_user_by_external_id("panva:alice")
+            .await
+            .unwrap()
+            .is_none(),
+        "no admin created alice"
+    );
+    let (url, _) = lakefs_style_authorization_url(&env, "lakests-public", PUBLIC_STATE, "alice");
+    let cb = complete_login(&url, PUBLIC_STATE).await;
+    keep_clock_in_step(&env);
+    let (status, body, text) = env.authn.login(&cb.code, &cb.state, PUBLIC_STATE).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(body["claims"]["sub"], "panva:alice");
+    let user = env
+        .authn
+        .store
+        .find_user_by_external_id("panva:alice")
+        .await
+        .unwrap()
+        .expect("provisioned");
+    assert_eq!(user.username, "alice");
+    assert_eq!(user.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(user.friendly_name.as_deref(), Some("Alice Liddell"));
+    assert_eq!(user.groups, ["admins", "data-engineers"]);
+
+    env.authn
+        .store
+        .set_user_groups("alice", &["stale".into()])
+        .await
+        .unwrap();
+    let (url, _) = lakefs_style_authorization_url(&env, "lakests-public", PUBLIC_STATE, "alice");
+    let cb = complete_login(&url, PUBLIC_STATE).await;
+    keep_clock_in_step(&env);
+    let (status, _, text) = env.authn.login(&cb.code, &cb.state, PUBLIC_STATE).await;
+    assert_eq!(status, 200, "{text}");
+    let user = env.authn.store.get_user("alice").await.unwrap().unwrap();
+    assert_eq!(user.groups, ["admins", "data-engineers"], "synced back");
+}
