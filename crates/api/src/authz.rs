@@ -1,7 +1,13 @@
 //! Wire types of lakeFS's authorization API (`auth.api.endpoint`; AUTHZ.md and
 //! `lakefs-authorization-api.yml`), as lakeFS's `APIAuthService` sends and reads them.
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// An optional field that may be absent but not `null` (the spec types it; lakeFS's client
+/// omits it rather than sending `null`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
 
 /// `pagination` of every list. lakeFS reads only `next_offset` (`""` on the last page) and
 /// `results`.
@@ -59,30 +65,48 @@ pub struct UserCreation {
     /// The username.
     pub username: String,
     /// E-mail address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email: Option<String>,
     /// Display name (note the camel case of the request).
     #[serde(
         rename = "friendlyName",
         default,
+        deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
     pub friendly_name: Option<String>,
     /// Where the user comes from.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub source: Option<String>,
     /// A password hash; refused when set (lakests keeps no passwords).
     #[serde(
         rename = "encryptedPassword",
         default,
+        deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
     pub encrypted_password: Option<String>,
     /// The identity provider subject; unique.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub external_id: Option<String>,
     /// lakeFS's invitation flow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub invite: Option<bool>,
 }
 
@@ -99,7 +123,11 @@ pub struct GroupCreation {
     /// The group's name (lakeFS sends its display name as `id`).
     pub id: String,
     /// Free text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
 }
 

@@ -186,7 +186,7 @@ impl Ids {
     }
 }
 
-/// The query string, form-decoded once; the first value of each key.
+/// The query string, form-decoded once; a key given twice is a 400.
 struct Query(HashMap<String, String>);
 
 impl<St: Send + Sync> FromRequestParts<St> for Query {
@@ -204,7 +204,11 @@ impl<St: Send + Sync> FromRequestParts<St> for Query {
         }
         let mut map = HashMap::new();
         for (k, v) in url::form_urlencoded::parse(raw.as_bytes()) {
-            map.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+            if map.insert(k.clone().into_owned(), v.into_owned()).is_some() {
+                return Err(ApiError::bad_request(format!(
+                    "query parameter {k} is given more than once"
+                )));
+            }
         }
         Ok(Query(map))
     }
@@ -225,7 +229,7 @@ impl Query {
 
     fn flag(&self, key: &str) -> Result<bool, ApiError> {
         match self.get(key) {
-            None | Some("") | Some("false") => Ok(false),
+            None | Some("false") => Ok(false),
             Some("true") => Ok(true),
             Some(_) => Err(ApiError::bad_request(format!(
                 "{key} must be true or false"

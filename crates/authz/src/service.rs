@@ -71,7 +71,7 @@ impl PageQuery {
     /// page size.
     fn parse(&self) -> Result<(Page, u32)> {
         let amount = match self.amount.as_deref() {
-            None | Some("") => 100,
+            None => 100,
             Some(a) => {
                 let n: i64 = a.parse().map_err(|_| {
                     AuthzError::Invalid("amount must be an integer from -1 to 1000".into())
@@ -286,7 +286,9 @@ impl AuthzService {
         let (p, amount) = page.parse()?;
         text("external_id", external_id)?;
         text("email", email)?;
-        if id.is_some() {
+        if let Some(id) = id {
+            id.parse::<i64>()
+                .map_err(|_| AuthzError::Invalid("id must be a 64-bit integer".into()))?;
             return Ok(paginate(
                 Vec::<DirectoryUser>::new(),
                 amount,
@@ -748,14 +750,13 @@ mod tests {
     #[test]
     fn amounts_follow_lakefs() {
         assert_eq!(q(None).parse().map(|p| p.1).ok(), Some(100));
-        assert_eq!(q(Some("")).parse().map(|p| p.1).ok(), Some(100));
         assert_eq!(q(Some("-1")).parse().map(|p| p.1).ok(), Some(1000));
         assert_eq!(q(Some("0")).parse().map(|p| p.1).ok(), Some(1000));
         assert_eq!(
             q(Some("2")).parse().map(|p| (p.0.limit, p.1)).ok(),
             Some((3, 2))
         );
-        for bad in ["-2", "1001", "1.5", "x", "1e3"] {
+        for bad in ["-2", "1001", "1.5", "x", "1e3", ""] {
             assert!(
                 matches!(q(Some(bad)).parse(), Err(AuthzError::Invalid(_))),
                 "{bad}"

@@ -1060,6 +1060,7 @@ mod sequences {
             ),
             ("/auth/users", json!({"name": "missing username"})),
             ("/auth/users", json!({"username": 7})),
+            ("/auth/users", json!({"username": "n", "external_id": null})),
             ("/auth/groups", json!({"id": " padded "})),
             ("/auth/policies", json!({"name": "bad", "statement": []})),
             (
@@ -1161,15 +1162,26 @@ mod sequences {
                 )
                 .await;
         }
-        lakefs
-            .expect(
-                400,
+        for effective in ["maybe", ""] {
+            lakefs
+                .expect(
+                    400,
+                    Method::GET,
+                    "/auth/users/u/policies",
+                    &[("effective", effective.to_owned())],
+                    None,
+                )
+                .await;
+        }
+        let r = lakefs
+            .call(
                 Method::GET,
-                "/auth/users/u/policies",
-                &[("effective", "maybe".to_owned())],
+                "/auth/users",
+                &[("amount", "1".to_owned()), ("amount", "2".to_owned())],
                 None,
             )
             .await;
+        assert_eq!(r.status, 400, "a repeated parameter: {}", r.raw);
         // Raw bodies: not JSON, wrong content type, too large.
         let http = reqwest::Client::new();
         let token = lakefs_service_jwt(SECRET);
