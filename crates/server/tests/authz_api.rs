@@ -662,6 +662,19 @@ mod sequences {
             .expect(200, Method::GET, "/auth/users", &lookup("auth0|4"), None)
             .await;
         assert_eq!(none["results"].as_array().map(Vec::len), Some(0));
+        let by_email = lakefs
+            .expect(
+                200,
+                Method::GET,
+                "/auth/users",
+                &[("amount", "2".into()), ("email", "a@example.com".into())],
+                None,
+            )
+            .await;
+        assert_eq!(
+            names(by_email["results"].as_array().expect("r"), "username"),
+            [sub]
+        );
         let by_id = lakefs
             .expect(
                 200,
