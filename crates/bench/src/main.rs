@@ -611,7 +611,8 @@ impl System {
                     "add",
                     "alice",
                     "--external-id",
-                    "alice",
+                    // The authenticator namespaces external ids by provider name.
+                    "dev:alice",
                     "--config",
                     &sts_str,
                 ],
