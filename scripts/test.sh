@@ -96,5 +96,8 @@ cargo test --quiet -p lakests-bench --benches --no-run
 step "pytest (lakeFS Python SDK, real lakeFS + lakectl, Keycloak)"
 LAKESTS_TEST_BIN="$root/target/debug/lakests" .venv/bin/python -m pytest -q tests/python
 
+step "Schemathesis (the authorization API against lakeFS's spec)"
+./tests/schemathesis/run.sh tests/schemathesis/lakefs-authorization-api.yml 60
+
 echo
 echo "all tests passed"

@@ -321,6 +321,32 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
         report,
         "## 6. Hot functions\n\n`cargo bench -p lakests-bench` (criterion) measures token mint and verify, claims flattening and ID-token validation with cached keys; its output is in `bench/out/criterion.txt` when run by `bench/run.sh`.\n"
     )?;
+    // 7. The authorization API on lakeFS's request path, with lakeFS's service JWT.
+    writeln!(
+        report,
+        "## 7. Authorization API (lakeFS's `auth.api.endpoint`) on lakeFS's request path\n\n`wrk -t1 -c64 -d{RUN_SECS}s --latency` with lakeFS's service JWT (HS256, audience `auth-client`) on every request; one user in two groups with four policies and one access key. Ratios are against the bare axum endpoint of section 1, measured in the same run.\n\n| store | call | requests/s | p50 | p99 | vs bare |\n| --- | --- | ---: | ---: | ---: | ---: |"
+    )?;
+    let mut worst_sqlite = f64::MAX;
+    for store in ["sqlite", "postgres"] {
+        let results = authz_hot_path(&ctx, store).await?;
+        for (call, w) in results {
+            let ratio = w.rps / wrk_bare.rps;
+            if store == "sqlite" {
+                worst_sqlite = worst_sqlite.min(ratio);
+            }
+            writeln!(
+                report,
+                "| {store} | {call} | {:.0} | {:.2} ms | {:.2} ms | {ratio:.2}x |",
+                w.rps, w.p50_ms, w.p99_ms
+            )?;
+        }
+    }
+    writeln!(
+        report,
+        "\nTarget on SQLite: each >= 0.5x the bare endpoint: **{worst_sqlite:.2}x** at worst ({}).\n",
+        verdict(worst_sqlite >= 0.5)
+    )?;
+
     if let Ok(notes) = std::fs::read_to_string(ctx.root.join("bench/NOTES.md")) {
         report.push('\n');
         report.push_str(&notes);
@@ -613,7 +639,8 @@ impl System {
                     "add",
                     "alice",
                     "--external-id",
-                    "alice",
+                    // The authenticator namespaces external ids by provider name.
+                    "dev:alice",
                     "--config",
                     &sts_str,
                 ],
@@ -930,4 +957,115 @@ async fn outbound_calls(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, u64>> {
     drop(system);
     server.abort();
     Ok(result)
+}
+
+/// Starts `lakests serve` with only the authorization role on `store`, seeds a user as lakeFS's
+/// UI would, and measures the three calls lakeFS makes per request (AUTHZ.md §7).
+async fn authz_hot_path(ctx: &Ctx, store: &str) -> anyhow::Result<Vec<(&'static str, Wrk)>> {
+    let dir = ctx.out.join(format!("authz-{store}"));
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let mut cfg = json!({
+        "data_dir": dir.join("data"),
+        "logging": {"level": "warn"},
+        "auth": {"encrypt": {"secret_key": SECRET}, "sts": {"enabled": false}},
+        "authorization": {"enabled": true, "listen_address": format!("127.0.0.1:{port}")},
+    });
+    if store == "postgres" {
+        for sql in [
+            "DROP DATABASE IF EXISTS lakests_bench_authz WITH (FORCE)",
+            "CREATE DATABASE lakests_bench_authz",
+        ] {
+            let ok = Command::new("psql")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-qc",
+                    sql,
+                ])
+                .status()?
+                .success();
+            if !ok {
+                bail!("psql failed: {sql}");
+            }
+        }
+        cfg["database"] = json!({"type": "postgres", "postgres": {"connection_string": "postgres://postgres@127.0.0.1:5432/lakests_bench_authz"}});
+    }
+    let cfg_path = dir.join("lakests.yaml");
+    std::fs::write(&cfg_path, cfg.to_string())?;
+    let c = cfg_path.to_string_lossy().into_owned();
+    let stmt = r#"[{"effect":"allow","action":["fs:Read*","fs:List*"],"resource":"*"}]"#;
+    let seed: Vec<Vec<&str>> = vec![
+        vec!["users", "add", "bench"],
+        vec!["groups", "add", "Readers"],
+        vec!["groups", "add", "Writers"],
+        vec!["policies", "add", "P1", "--statement", stmt],
+        vec!["policies", "add", "P2", "--statement", stmt],
+        vec!["policies", "add", "P3", "--statement", stmt],
+        vec!["policies", "add", "P4", "--statement", stmt],
+        vec!["groups", "attach-policy", "Readers", "P1"],
+        vec!["groups", "attach-policy", "Readers", "P2"],
+        vec!["groups", "attach-policy", "Writers", "P3"],
+        vec!["policies", "attach", "P4", "bench"],
+        vec!["groups", "add-member", "Readers", "bench"],
+        vec!["groups", "add-member", "Writers", "bench"],
+        vec![
+            "credentials",
+            "create",
+            "bench",
+            "--access-key-id",
+            "AKIAJBENCHBENCHBENCQ",
+            "--secret-access-key",
+            "bench-secret-access-key",
+        ],
+    ];
+    for (i, args) in seed.iter().enumerate() {
+        let mut all = args.clone();
+        all.extend(["--config", &c]);
+        let status = ctx
+            .lakests(&all, &dir.join(format!("seed-{i}.log")))?
+            .wait()?;
+        if !status.success() {
+            bail!("seeding failed ({args:?}): see {}", dir.display());
+        }
+    }
+    let started = Instant::now();
+    let child = ctx.lakests(&["serve", "--config", &c], &dir.join("serve.log"))?;
+    let _proc = Proc {
+        name: format!("authz-{store}"),
+        child,
+    };
+    let base = format!("http://127.0.0.1:{port}/api/v1");
+    ctx.wait_healthy(&format!("{base}/healthcheck"), started)
+        .await?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "_lakefs-internal", "aud": ["auth-client"], "iat": now, "exp": now + 315_360_000, "jti": "bench"}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )?;
+    let mut out = Vec::new();
+    for (call, path) in [
+        ("`GET /auth/users/{id}`", "/auth/users/bench".to_owned()),
+        (
+            "`GET /auth/credentials/{accessKeyId}`",
+            "/auth/credentials/AKIAJBENCHBENCHBENCQ".to_owned(),
+        ),
+        (
+            "`GET /auth/users/{id}/policies?effective=true`",
+            "/auth/users/bench/policies?after=&amount=1000&effective=true&prefix=".to_owned(),
+        ),
+    ] {
+        out.push((
+            call,
+            median_wrk(&format!("{base}{path}"), Some(&token), ctx)?,
+        ));
+    }
+    Ok(out)
 }

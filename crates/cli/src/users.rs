@@ -25,7 +25,8 @@ pub enum UsersCommand {
     Add {
         /// The lakeFS username.
         username: String,
-        /// The identity provider's `sub` that logs in as this user.
+        /// The external id that logs in as this user: `<provider name>:<sub>` for a provider
+        /// of this lakests's authenticator (its `external_id_namespace` when set).
         #[arg(long)]
         external_id: Option<String>,
         /// E-mail address.
