@@ -586,7 +586,7 @@ impl Login {
                     Some(secret) => match self
                         .client
                         .exchange(
-                            &opts.endpoint,
+                            &plan.authorize_at,
                             state.expose(),
                             &secret,
                             deadline,
