@@ -3,6 +3,7 @@
 //! field names and optionality follow lakeFS's `api/swagger.yml` and `api/authentication.yml`.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -151,14 +152,70 @@ pub struct AuthorizeRequest {
 }
 
 /// Answer to [`AuthorizeRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuthorizeResponse {
     /// Where to send the browser.
     pub authorization_url: String,
-    /// The `state` that will come back on the redirect and must be passed to `sts/login`.
+    /// The `state` that will come back on the redirect.
     pub state: String,
     /// Unix seconds after which the login can no longer be completed.
     pub expires_at: i64,
+    /// A secret that never travels in a URL: after the redirect, the client proves it with
+    /// [`AuthorizeExchangeRequest`] and receives the one-time `state` it posts to `sts/login`.
+    /// Whoever only saw the redirect (code and state) cannot redeem the code. Absent from
+    /// servers that predate it; the redirect's `state` then goes to `sts/login` directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeem_secret: Option<String>,
+}
+
+impl fmt::Debug for AuthorizeResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizeResponse")
+            .field("authorization_url", &"[redacted]")
+            .field("state", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field(
+                "redeem_secret",
+                &self.redeem_secret.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
+/// `POST /api/v1/sts/authorize/exchange` (lakests extension, session mode): after the
+/// redirect, trade the redirect's `state` and the [`AuthorizeResponse::redeem_secret`] for a
+/// fresh one-time `state` that has never been in a URL.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeExchangeRequest {
+    /// The `state` of [`AuthorizeResponse`] (and of the redirect).
+    pub state: String,
+    /// The [`AuthorizeResponse::redeem_secret`].
+    pub redeem_secret: String,
+}
+
+impl fmt::Debug for AuthorizeExchangeRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthorizeExchangeRequest([redacted])")
+    }
+}
+
+/// Answer to [`AuthorizeExchangeRequest`]: the `state` to post to `sts/login` with the code
+/// and the redirect URI (lakeFS forwards exactly those three).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeExchangeResponse {
+    /// Single use; valid until `expires_at`.
+    pub state: String,
+    /// Unix seconds.
+    pub expires_at: i64,
+}
+
+impl fmt::Debug for AuthorizeExchangeResponse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthorizeExchangeResponse")
+            .field("state", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// `GET /.well-known/lakests-login` on the STS server (lakests extension): what `lakests login`

@@ -569,8 +569,10 @@ impl System {
         let mut sts = common("sts");
         sts["listen_address"] = json!(format!("127.0.0.1:{sts_port}"));
 
+        // The load generator is one client address: the per-client rate limit is off here.
         sts["auth"] = json!({"encrypt": {"secret_key": SECRET},
-            "authentication_api": {"endpoint": format!("http://127.0.0.1:{authn_port}/api/v1")}});
+            "authentication_api": {"endpoint": format!("http://127.0.0.1:{authn_port}/api/v1")},
+            "sts": {"rate_limit_per_second": 0}});
         if user_cache {
             sts["auth"]["cache"] = json!({"enabled": true, "ttl": "20s"});
         }

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use lakests_core::SystemClock;
-use lakests_login::flow::describe_expiry;
+use lakests_login::TokenCache as _;
+use lakests_login::flow::{describe_expiry, strip_controls};
 use lakests_login::output::{format_code, format_token};
 use lakests_login::{
     Browser, CallbackSettings, CommandBrowser, Endpoint, FileTokenCache, Login, LoginOptions,
@@ -195,13 +196,29 @@ pub async fn login(args: LoginArgs) -> anyhow::Result<ExitCode> {
         print!("{}", format_code(&grant, format));
         return Ok(ExitCode::SUCCESS);
     }
+    // Who this endpoint's cached token was for, to notice a server that now logs us in as
+    // someone else.
+    let previous = FileTokenCache::in_config_dir()
+        .ok()
+        .and_then(|c| c.load(&endpoint).ok().flatten())
+        .and_then(|t| t.username);
     let outcome = login.login(&opts).await?;
     let t = outcome.token();
     let who = t
         .username
         .as_deref()
-        .map(|u| format!(" as {u}"))
+        .map(|u| format!(" as {}", strip_controls(u)))
         .unwrap_or_default();
+    if let (LoginOutcome::New(_), Some(before), Some(now_user)) = (&outcome, &previous, &t.username)
+        && before != now_user
+    {
+        eprintln!(
+            "Warning: {endpoint} now logs you in as {}, but its previous token was for {}. \
+             If you did not expect this, run `lakests logout --endpoint {endpoint}`.",
+            strip_controls(now_user),
+            strip_controls(before)
+        );
+    }
     let expiry = describe_expiry(t.token_expiration, now());
     match &outcome {
         LoginOutcome::Cached(_) => eprintln!(
@@ -243,8 +260,9 @@ pub async fn whoami(args: WhoamiArgs) -> anyhow::Result<ExitCode> {
                 format!(" ({})", details.join(", "))
             };
             println!(
-                "{}{details} at {endpoint}; the token expires {}",
-                user.id,
+                "{}{} at {endpoint}; the token expires {}",
+                strip_controls(&user.id),
+                strip_controls(&details),
                 describe_expiry(t.token_expiration, now())
             );
         }

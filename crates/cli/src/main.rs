@@ -3,6 +3,7 @@
 
 mod login_cmd;
 mod quickstart;
+mod tokens;
 mod users;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +33,9 @@ enum Command {
     /// Read the login audit log.
     #[command(subcommand)]
     Audit(users::AuditCommand),
+    /// Revoke issued tokens.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
     /// Log in to a lakeFS server through the browser and print a session token.
     Login(login_cmd::LoginArgs),
     /// Remove the cached token of a lakeFS server.
@@ -115,7 +119,9 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors can quote what a server or identity provider sent: no control characters.
+            let text = format!("{e:#}");
+            eprintln!("error: {}", lakests_login::flow::strip_controls(&text));
             ExitCode::FAILURE
         }
     }
@@ -159,6 +165,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         },
         Command::Users(cmd) => users::run_users(cmd).await,
         Command::Audit(cmd) => users::run_audit(cmd).await,
+        Command::Tokens(cmd) => tokens::run_tokens(cmd).await,
         Command::Login(args) => login_cmd::login(args).await,
         Command::Logout(args) => login_cmd::logout(args).await,
         Command::Whoami(args) => login_cmd::whoami(args).await,

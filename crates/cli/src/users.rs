@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
-use lakests_core::user::check_name;
+use lakests_core::user::{check_name, printable};
 use lakests_core::{Clock, StoreError, SystemClock, UserRecord};
 use serde_json::json;
 
@@ -136,7 +136,14 @@ fn print_users(users: &[UserRecord], output: Output) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints aligned columns. Every cell is escaped with [`printable`]: values come from identity
+/// providers and clients, and must not steer the operator's terminal.
 fn print_table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| row.clone().map(|cell| printable(&cell).into_owned()))
+        .collect();
+    let rows = rows.as_slice();
     let mut widths = headers.map(str::len);
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -193,16 +200,20 @@ pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
             match store.create_user(&user).await {
                 Ok(()) => {
                     match &user.external_id {
-                        Some(x) => println!("created user {} (external id {x})", user.username),
+                        Some(x) => println!(
+                            "created user {} (external id {})",
+                            printable(&user.username),
+                            printable(x)
+                        ),
                         None => println!(
                             "created user {} (no external id: STS login cannot reach it until one is set)",
-                            user.username
+                            printable(&user.username)
                         ),
                     }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(StoreError::AlreadyExists(what)) => {
-                    eprintln!("error: {what} already exists");
+                    eprintln!("error: {} already exists", printable(&what));
                     Ok(ExitCode::FAILURE)
                 }
                 Err(e) => Err(e.into()),
@@ -222,19 +233,17 @@ pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
                 match output {
                     Output::Json => println!("{}", serde_json::to_string_pretty(&user_json(&u))?),
                     Output::Table => {
-                        println!("username:      {}", u.username);
-                        println!("external id:   {}", u.external_id.as_deref().unwrap_or("-"));
-                        println!("email:         {}", u.email.as_deref().unwrap_or("-"));
-                        println!(
-                            "friendly name: {}",
-                            u.friendly_name.as_deref().unwrap_or("-")
-                        );
+                        let show = |v: Option<&str>| printable(v.unwrap_or("-")).into_owned();
+                        println!("username:      {}", printable(&u.username));
+                        println!("external id:   {}", show(u.external_id.as_deref()));
+                        println!("email:         {}", show(u.email.as_deref()));
+                        println!("friendly name: {}", show(u.friendly_name.as_deref()));
                         println!(
                             "groups:        {}",
                             if u.groups.is_empty() {
                                 "-".into()
                             } else {
-                                u.groups.join(",")
+                                printable(&u.groups.join(",")).into_owned()
                             }
                         );
                         println!("created at:    {}", u.created_at);
@@ -243,16 +252,16 @@ pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             None => {
-                eprintln!("error: no user named {username:?}");
+                eprintln!("error: no user named \"{}\"", printable(&username));
                 Ok(ExitCode::FAILURE)
             }
         },
         UsersCommand::Remove { username, config } => {
             if store(&config).await?.delete_user(&username).await? {
-                println!("removed user {username}");
+                println!("removed user {}", printable(&username));
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!("error: no user named {username:?}");
+                eprintln!("error: no user named \"{}\"", printable(&username));
                 Ok(ExitCode::FAILURE)
             }
         }

@@ -5,6 +5,10 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn lakests(dir: &Path, args: &[&str]) -> Output {
+    lakests_with_env(dir, args, &[])
+}
+
+fn lakests_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakests"));
     cmd.args(args).current_dir(dir);
     for (k, _) in std::env::vars() {
@@ -12,6 +16,7 @@ fn lakests(dir: &Path, args: &[&str]) -> Output {
             cmd.env_remove(k);
         }
     }
+    cmd.envs(env.iter().copied());
     cmd.output().expect("lakests runs")
 }
 
@@ -26,7 +31,7 @@ fn stderr(o: &Output) -> String {
 fn write_config(dir: &Path) {
     std::fs::write(
         dir.join("lakests.yaml"),
-        "auth:\n  encrypt:\n    secret_key: cli-test-secret-value\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n",
+        "auth:\n  encrypt:\n    secret_key: cli-test-secret-value-0123456789abcdef\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n",
     )
     .unwrap();
 }
@@ -107,12 +112,27 @@ fn users_add_list_show_remove_round_trip() {
 }
 
 #[test]
-fn config_example_is_valid_and_check_lists_every_problem() {
+fn config_example_asks_for_a_key_and_check_lists_every_problem() {
     let dir = tempfile::tempdir().unwrap();
     let out = lakests(dir.path(), &["config", "example"]);
     assert!(out.status.success());
     std::fs::write(dir.path().join("example.yaml"), &out.stdout).unwrap();
+    // As shipped, the example has no key and says how to make one.
     let out = lakests(dir.path(), &["config", "check", "--config", "example.yaml"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("auth.encrypt.secret_key: must not be empty; generate one with `openssl rand -base64 32`"),
+        "{}",
+        stderr(&out)
+    );
+    let out = lakests_with_env(
+        dir.path(),
+        &["config", "check", "--config", "example.yaml"],
+        &[(
+            "LAKESTS_AUTH_ENCRYPT_SECRET_KEY",
+            "bW9yZS10aGFuLTMyLWJ5dGVzLW9mLXJhbmRvbW5lc3MK",
+        )],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("configuration is valid"));
 
@@ -137,4 +157,110 @@ fn config_example_is_valid_and_check_lists_every_problem() {
     let out = lakests(dir.path(), &["config", "check", "--config", "missing.yaml"]);
     assert!(!out.status.success());
     assert!(stderr(&out).contains("cannot read the configuration file"));
+}
+
+/// Issue 12, point 4: `config check` refuses weak and published keys, without printing them.
+#[test]
+fn config_check_reports_weak_secret_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    for (key, why) in [
+        ("a", "shorter than 32 bytes"),
+        (" ", "only white space"),
+        (
+            "change-me-to-a-long-random-value",
+            "published example value",
+        ),
+    ] {
+        std::fs::write(
+            dir.path().join("weak.yaml"),
+            format!(
+                "auth:\n  encrypt:\n    secret_key: {}\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n",
+                serde_json::to_string(key).unwrap()
+            ),
+        )
+        .unwrap();
+        let out = lakests(dir.path(), &["config", "check", "--config", "weak.yaml"]);
+        assert!(!out.status.success(), "{key:?} accepted");
+        let err = stderr(&out);
+        assert!(err.contains("auth.encrypt.secret_key"), "{err}");
+        assert!(err.contains(why), "{key:?}: {err}");
+        if key.len() > 1 {
+            assert!(!err.contains(key), "key printed: {err}");
+        }
+    }
+}
+
+/// Issue 12, point 7: values from outside never reach the operator's terminal raw.
+#[test]
+fn users_and_audit_listings_escape_control_characters() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let evil = "Eve\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m";
+    let out = lakests(
+        dir.path(),
+        &[
+            "users",
+            "add",
+            "eve",
+            "--external-id",
+            "eve",
+            "--friendly-name",
+            evil,
+            "--email",
+            evil,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Names themselves refuse control characters.
+    let out = lakests(dir.path(), &["users", "add", "eve\u{1b}[2J"]);
+    assert!(!out.status.success());
+    let out = lakests(
+        dir.path(),
+        &["users", "add", "mallory", "--external-id", "m\u{7}"],
+    );
+    assert!(!out.status.success());
+
+    for args in [&["users", "list"][..], &["users", "show", "eve"][..]] {
+        let out = lakests(dir.path(), args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{args:?} printed a control character: {text:?}"
+        );
+        assert!(text.contains("Eve\\u{1b}]0;pwned\\u{7}"), "{text}");
+    }
+}
+
+/// Revocation from the command line: `lakests tokens revoke --user` and `--jti`.
+#[test]
+fn tokens_revoke_by_user_and_by_jti() {
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path());
+    let out = lakests(
+        dir.path(),
+        &["users", "add", "alice", "--external-id", "alice"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = lakests(dir.path(), &["tokens", "revoke", "--user", "alice"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out).trim(),
+        "revoked every token of alice issued until now"
+    );
+    let out = lakests(dir.path(), &["tokens", "revoke", "--jti", "0b5e-jti"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), "revoked token 0b5e-jti");
+    let out = lakests(dir.path(), &["tokens", "revoke", "--jti", "0b5e-jti"]);
+    assert_eq!(stdout(&out).trim(), "token 0b5e-jti was already revoked");
+    // Exactly one of --user and --jti.
+    let out = lakests(dir.path(), &["tokens", "revoke"]);
+    assert!(!out.status.success());
+    let out = lakests(
+        dir.path(),
+        &["tokens", "revoke", "--user", "a", "--jti", "b"],
+    );
+    assert!(!out.status.success());
+    let out = lakests(dir.path(), &["tokens", "revoke", "--jti", "has space"]);
+    assert!(!out.status.success());
 }

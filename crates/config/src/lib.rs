@@ -47,6 +47,8 @@ pub struct Config {
     pub authenticator: AuthenticatorConfig,
     /// The development OpenID Provider role (on when `idp.enabled`).
     pub idp: IdpConfig,
+    /// Limits of every role's HTTP server.
+    pub http: HttpServer,
 }
 
 impl Default for Config {
@@ -59,6 +61,60 @@ impl Default for Config {
             auth: Auth::default(),
             authenticator: AuthenticatorConfig::default(),
             idp: IdpConfig::default(),
+            http: HttpServer::default(),
+        }
+    }
+}
+
+/// `http.*`: limits every role's HTTP server applies, so that one client cannot exhaust the
+/// process (see docs/security.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpServer {
+    /// A request head must be complete within this time of the connection opening (or of the
+    /// previous response on a kept-alive connection).
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no byte moving for this long is closed.
+    pub idle_timeout: Duration,
+    /// A request taking longer (its body included) is answered 503.
+    pub request_timeout: Duration,
+    /// Connections open at once on each role's listener; more are answered 503 and closed.
+    pub max_connections: usize,
+    /// Connections open at once from one client address on each listener.
+    pub max_connections_per_client: usize,
+}
+
+impl Default for HttpServer {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 2048,
+            max_connections_per_client: 256,
+        }
+    }
+}
+
+impl HttpServer {
+    fn validate(&self, p: &mut Vec<String>) {
+        for (key, value) in [
+            ("http.header_read_timeout", self.header_read_timeout),
+            ("http.idle_timeout", self.idle_timeout),
+            ("http.request_timeout", self.request_timeout),
+        ] {
+            if value.is_zero() {
+                p.push(format!("{key}: must be more than zero"));
+            }
+        }
+        if self.max_connections == 0 {
+            p.push("http.max_connections: must be at least 1".into());
+        }
+        if self.max_connections_per_client == 0 {
+            p.push("http.max_connections_per_client: must be at least 1".into());
+        }
+        if self.max_connections_per_client > self.max_connections {
+            p.push("http.max_connections_per_client: must not exceed http.max_connections".into());
         }
     }
 }
@@ -181,6 +237,27 @@ pub struct Auth {
     pub sts: Sts,
     /// `auth.cache.*`
     pub cache: Cache,
+    /// `auth.audit.*`
+    pub audit: Audit,
+}
+
+/// `auth.audit.*`: how long login audit records are kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Audit {
+    /// Records older than this are removed.
+    pub retention: Duration,
+    /// How often old records (and expired single-use grants) are removed.
+    pub purge_interval: Duration,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(90 * 24 * 3600),
+            purge_interval: Duration::from_secs(3600),
+        }
+    }
 }
 
 /// `auth.cache.*`: lakeFS's cache of users for token verification.
@@ -269,6 +346,11 @@ pub struct Sts {
     /// Most logins (and session-mode authorizations) in flight at once; more are answered 429
     /// at once instead of piling up behind a slow authenticator.
     pub max_concurrent_logins: usize,
+    /// Sustained `sts/login` + `sts/authorize` requests per second allowed from one client
+    /// address (per replica); more are answered 429 with `Retry-After`. 0 turns it off.
+    pub rate_limit_per_second: u32,
+    /// Requests one client address may make at once above the sustained rate.
+    pub rate_limit_burst: u32,
 }
 
 impl Default for Sts {
@@ -280,6 +362,8 @@ impl Default for Sts {
             username_claim_name: "sub".into(),
             login_provider: None,
             max_concurrent_logins: 256,
+            rate_limit_per_second: 5,
+            rate_limit_burst: 30,
         }
     }
 }
@@ -342,6 +426,7 @@ impl Config {
             p.push("logging.level: must not be empty".into());
         }
         p.extend(self.validate_database());
+        self.http.validate(&mut p);
         let sts = self.sts_enabled();
         if !sts && !self.authenticator_enabled() && !self.idp.enabled {
             p.push(
@@ -353,9 +438,9 @@ impl Config {
             );
         }
         if let Some(k) = &self.auth.encrypt.secret_key
-            && k.expose().is_empty()
+            && let Some(problem) = secret_key_problem(k.expose())
         {
-            p.push("auth.encrypt.secret_key: must not be empty".into());
+            p.push(format!("auth.encrypt.secret_key: {problem}"));
         }
         if let Some(endpoint) = &self.auth.authentication_api.endpoint {
             match url::Url::parse(endpoint) {
@@ -374,6 +459,15 @@ impl Config {
         if self.auth.authentication_api.request_timeout.is_zero() {
             p.push("auth.authentication_api.request_timeout: must be more than zero".into());
         }
+        if self.sts_enabled()
+            && self.http.request_timeout <= self.auth.authentication_api.request_timeout
+        {
+            p.push(
+                "http.request_timeout: must be longer than auth.authentication_api.request_timeout \
+                 (a login must end with its own answer and audit record, not be cut off)"
+                    .into(),
+            );
+        }
         let sts = &self.auth.sts;
         if sts.default_ttl_seconds <= 0 {
             p.push("auth.sts.default_ttl_seconds: must be positive".into());
@@ -390,6 +484,17 @@ impl Config {
             p.push(format!(
                     "auth.sts.login_provider: {name:?} is not the name of an authenticator.providers entry"
                 ));
+        }
+        if sts.rate_limit_per_second > 0 && sts.rate_limit_burst == 0 {
+            p.push(
+                "auth.sts.rate_limit_burst: must be at least 1 when the rate limit is on".into(),
+            );
+        }
+        if self.auth.audit.retention.get() < std::time::Duration::from_secs(3600) {
+            p.push("auth.audit.retention: must be at least 1h".into());
+        }
+        if self.auth.audit.purge_interval.get() < std::time::Duration::from_secs(1) {
+            p.push("auth.audit.purge_interval: must be at least 1s".into());
         }
         if sts.username_claim_name.is_empty() {
             p.push("auth.sts.username_claim_name: must not be empty".into());
@@ -408,6 +513,46 @@ impl Config {
         }
         p
     }
+}
+
+/// Fewest bytes of `auth.encrypt.secret_key` accepted: HS256's key is the raw bytes, and a
+/// short key falls to an offline search from a single token.
+pub const MIN_SECRET_KEY_BYTES: usize = 32;
+
+/// Secret keys that are published (in our example and in lakeFS's local defaults): anyone
+/// can forge tokens with them, so they are refused whatever their length.
+pub const PUBLISHED_SECRET_KEYS: &[&str] = &[
+    "change-me-to-a-long-random-value",
+    "THIS_MUST_BE_CHANGED_IN_PRODUCTION",
+];
+
+/// How to make a good key, for the messages.
+const GENERATE_KEY_HINT: &str = "generate one with `openssl rand -base64 32`";
+
+/// Why `key` is not acceptable as `auth.encrypt.secret_key`, if it is not. The message never
+/// contains the key.
+pub fn secret_key_problem(key: &str) -> Option<String> {
+    if key.is_empty() {
+        return Some(format!("must not be empty; {GENERATE_KEY_HINT}"));
+    }
+    if key.trim().is_empty() {
+        return Some(format!("must not be only white space; {GENERATE_KEY_HINT}"));
+    }
+    if PUBLISHED_SECRET_KEYS
+        .iter()
+        .any(|published| published.eq_ignore_ascii_case(key.trim()))
+    {
+        return Some(format!(
+            "is a published example value that anyone can sign tokens with; {GENERATE_KEY_HINT}"
+        ));
+    }
+    if key.len() < MIN_SECRET_KEY_BYTES {
+        return Some(format!(
+            "is shorter than {MIN_SECRET_KEY_BYTES} bytes, which makes tokens forgeable; \
+             {GENERATE_KEY_HINT}"
+        ));
+    }
+    None
 }
 
 fn check_addr(p: &mut Vec<String>, key: &str, value: &str) {

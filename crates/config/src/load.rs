@@ -226,14 +226,18 @@ mod tests {
             .collect()
     }
 
-    const MINIMAL: &str = "auth:\n  encrypt:\n    secret_key: k\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n";
+    const STRONG: &str = "a-strong-test-key-0123456789abcdefghij";
+    const MINIMAL: &str = "auth:\n  encrypt:\n    secret_key: a-strong-test-key-0123456789abcdefghij\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n";
 
     #[test]
     fn environment_overrides_the_file_with_lakefs_style_names() {
         let cfg = Config::from_sources(
             Some(MINIMAL),
             env(&[
-                ("LAKESTS_AUTH_ENCRYPT_SECRET_KEY", "123"),
+                (
+                    "LAKESTS_AUTH_ENCRYPT_SECRET_KEY",
+                    "0123456789abcdef0123456789abcdef",
+                ),
                 ("LAKESTS_AUTH_STS_MAX_TTL_SECONDS", "7200"),
                 ("LAKESTS_AUTH_STS_AUTO_CREATE_USERS", "true"),
                 (
@@ -246,7 +250,10 @@ mod tests {
             ]),
         )
         .unwrap();
-        assert_eq!(cfg.auth.encrypt.secret_key.unwrap().expose(), "123");
+        assert_eq!(
+            cfg.auth.encrypt.secret_key.unwrap().expose(),
+            "0123456789abcdef0123456789abcdef"
+        );
         assert_eq!(cfg.auth.sts.max_ttl_seconds, 7200);
         assert!(cfg.auth.sts.auto_create_users);
         assert_eq!(
@@ -270,8 +277,8 @@ mod tests {
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }
-        let sts_only = "auth:\n  encrypt:\n    secret_key: k\n";
-        let text = Config::from_sources(Some(sts_only), env(&[]))
+        let sts_only = format!("auth:\n  encrypt:\n    secret_key: {STRONG}\n");
+        let text = Config::from_sources(Some(&sts_only), env(&[]))
             .unwrap_err()
             .to_string();
         assert!(
@@ -300,16 +307,66 @@ mod tests {
     fn secrets_never_reach_debug_output() {
         let cfg = Config::from_sources(
             Some(MINIMAL),
-            env(&[("LAKESTS_AUTH_ENCRYPT_SECRET_KEY", "very-secret-value")]),
+            env(&[(
+                "LAKESTS_AUTH_ENCRYPT_SECRET_KEY",
+                "very-secret-value-0123456789abcdefgh",
+            )]),
         )
         .unwrap();
         assert!(!format!("{cfg:?}").contains("very-secret-value"));
     }
 
     #[test]
-    fn the_example_parses_and_is_valid() {
-        let cfg = Config::from_sources(Some(crate::EXAMPLE), env(&[])).unwrap();
+    fn the_example_parses_and_asks_for_a_generated_key() {
+        // As shipped, the only problem is the empty key, and the message says how to make one.
+        let err = Config::from_sources(Some(crate::EXAMPLE), env(&[])).unwrap_err();
+        assert_eq!(err.0.len(), 1, "{err}");
+        assert!(err.0[0].starts_with("auth.encrypt.secret_key: must not be empty"));
+        assert!(err.0[0].contains("openssl rand"), "{err}");
+        // With a generated key from the environment it is valid.
+        let cfg = Config::from_sources(
+            Some(crate::EXAMPLE),
+            env(&[("LAKESTS_AUTH_ENCRYPT_SECRET_KEY", STRONG)]),
+        )
+        .unwrap();
         assert!(cfg.authenticator_enabled());
+    }
+
+    /// Issue 12, point 4: weak and published keys are refused, and the key is never echoed.
+    #[test]
+    fn weak_and_published_secret_keys_are_refused() {
+        let with_key = |key: &str| {
+            let yaml = format!(
+                "auth:\n  encrypt:\n    secret_key: {}\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n",
+                serde_json::to_string(key).unwrap()
+            );
+            Config::from_sources(Some(&yaml), env(&[]))
+        };
+        for (key, why) in [
+            ("a", "shorter than 32 bytes"),
+            (" ", "only white space"),
+            ("\t\n  \t", "only white space"),
+            ("", "must not be empty"),
+            (
+                "change-me-to-a-long-random-value",
+                "published example value",
+            ),
+            (
+                "THIS_MUST_BE_CHANGED_IN_PRODUCTION",
+                "published example value",
+            ),
+            (&"x".repeat(31), "shorter than 32 bytes"),
+        ] {
+            let err = with_key(key).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(why), "{key:?}: {text}");
+            assert!(text.contains("auth.encrypt.secret_key"), "{text}");
+            if key.trim().len() > 1 {
+                assert!(!text.contains(key), "the key is echoed: {text}");
+            }
+        }
+        assert!(with_key(&"x".repeat(32)).is_ok());
+        assert!(with_key(STRONG).is_ok());
     }
 
     #[test]

@@ -148,4 +148,23 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Grant>, StoreError>;
     /// Removes every grant with `expires_at <= now`; returns how many.
     async fn purge_expired_grants(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Removes every audit record with `at < before` (audit retention); returns how many.
+    async fn purge_audit_before(&self, before: i64) -> Result<u64, StoreError>;
+
+    /// Revokes every token of `username` issued at or before `issued_up_to` (Unix seconds).
+    /// A later call with an earlier time changes nothing.
+    async fn revoke_user_tokens(&self, username: &str, issued_up_to: i64)
+    -> Result<(), StoreError>;
+    /// Revokes the one token with this `jti`; false when it already was.
+    async fn revoke_token(&self, jti: &str, revoked_at: i64) -> Result<bool, StoreError>;
+    /// Whether the token of `username` with `jti`, issued at `issued_at`, has been revoked
+    /// (by its `jti`, or by a revocation of the user's tokens up to a time at or after
+    /// `issued_at`). Every replica sharing the database sees a revocation at once.
+    async fn is_token_revoked(
+        &self,
+        username: &str,
+        jti: &str,
+        issued_at: i64,
+    ) -> Result<bool, StoreError>;
 }

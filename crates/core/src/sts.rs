@@ -116,6 +116,7 @@ pub struct StsService {
     clock: Arc<dyn Clock>,
     policy: StsPolicy,
     user_cache: Option<UserCache>,
+    malformed_total: std::sync::atomic::AtomicU64,
 }
 
 impl StsService {
@@ -134,6 +135,7 @@ impl StsService {
             clock,
             policy,
             user_cache: None,
+            malformed_total: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -149,7 +151,15 @@ impl StsService {
         &self.store
     }
 
-    /// `POST /api/v1/sts/login`. Records one audit entry whatever the outcome.
+    /// Login requests refused as malformed since start (counted, not audited one by one).
+    pub fn malformed_requests(&self) -> u64 {
+        self.malformed_total
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `POST /api/v1/sts/login`. Records one audit entry per attempt, except for malformed
+    /// requests (400): those are only counted ([`Self::malformed_requests`]), so that nobody
+    /// can grow the audit log without presenting at least a plausible code.
     pub async fn login(
         &self,
         req: &StsAuthRequest,
@@ -169,6 +179,11 @@ impl StsService {
             Ok(grant) => {
                 audit.outcome = LoginOutcome::Success;
                 audit.reason = format!("token minted for {} s", grant.granted_ttl_seconds);
+            }
+            Err(StsError::InvalidRequest(_)) => {
+                self.malformed_total
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return result;
             }
             Err(e) => audit.reason = audit_reason(e),
         }
@@ -202,7 +217,10 @@ impl StsService {
                 AuthenticatorError::Conflict(m) => StsError::Conflict(m),
                 other => StsError::Authenticator(other),
             })?;
-        audit.external_id = claims.get("sub").cloned();
+        // Stored escaped: the audit log is read on terminals.
+        audit.external_id = claims
+            .get("sub")
+            .map(|sub| crate::user::printable(sub).into_owned());
 
         // 2. validate_id_token_claims.
         if let Some(name) = claims::first_mismatch(&claims, &self.policy.required_claims) {
@@ -220,6 +238,12 @@ impl StsService {
                 ));
             }
         };
+        // The remote authenticator may not be ours: refuse what ours refuses.
+        if sub.chars().any(char::is_control) || sub.len() > crate::user::MAX_NAME_LEN {
+            return Err(StsError::Unauthorized(
+                "the sub claim is too long or contains control characters".into(),
+            ));
+        }
 
         // 4. Resolve the user.
         let user = match self.store.find_user_by_external_id(&sub).await? {
@@ -347,6 +371,7 @@ impl StsService {
             .as_ref()
             .and_then(|c| c.get(&claims.sub, now))
         {
+            self.check_token_of(&user, &claims).await?;
             return Ok(user);
         }
         let user = self
@@ -357,7 +382,31 @@ impl StsService {
         if let Some(cache) = &self.user_cache {
             cache.put(user.clone(), now);
         }
+        self.check_token_of(&user, &claims).await?;
         Ok(user)
+    }
+
+    /// Refuses a token issued before its user was created (a removed and re-created user's
+    /// old tokens), and a revoked token. Never cached: a revocation takes effect at once, on
+    /// every replica.
+    async fn check_token_of(
+        &self,
+        user: &UserRecord,
+        claims: &crate::token::TokenClaims,
+    ) -> Result<(), BearerError> {
+        if claims.iat < user.created_at {
+            return Err(BearerError::Unauthorized(
+                "the token was issued before its user was created",
+            ));
+        }
+        if self
+            .store
+            .is_token_revoked(&user.username, &claims.jti, claims.iat)
+            .await?
+        {
+            return Err(BearerError::Unauthorized("the token has been revoked"));
+        }
+        Ok(())
     }
 }
 
@@ -365,6 +414,7 @@ fn token_error_message(e: &TokenError) -> &'static str {
     match e {
         TokenError::Expired => "token expired",
         TokenError::WrongAudience => "token audience is not accepted",
+        TokenError::NotYetValid => "token is not valid yet",
         TokenError::Invalid | TokenError::Signing => "invalid token",
     }
 }

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 pub const ISSUER: &str = "auth";
 /// The `aud` lakeFS puts in (and requires of) its login tokens.
 pub const AUDIENCE: &str = "login";
+/// How far in the future `iat` and `nbf` may be (clocks of replicas and of lakeFS differ a
+/// little); further, the token is refused.
+pub const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// The claims of a lakeFS login token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,9 +26,12 @@ pub struct TokenClaims {
     /// [`AUDIENCE`]; lakeFS accepts a token without it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<Audience>,
-    /// Issued at, Unix seconds.
+    /// Issued at, Unix seconds (0 when absent).
     #[serde(default)]
     pub iat: i64,
+    /// Not before, Unix seconds; we never set it, but honour it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
     /// Expiry, Unix seconds; required.
     pub exp: i64,
 }
@@ -61,6 +67,9 @@ pub enum TokenError {
     /// `aud` is present and is not "login".
     #[error("token audience is not accepted")]
     WrongAudience,
+    /// `iat` or `nbf` is further in the future than [`CLOCK_SKEW_SECONDS`].
+    #[error("token is not valid yet")]
+    NotYetValid,
     /// The token could not be created (should not happen with a valid key).
     #[error("token could not be signed")]
     Signing,
@@ -102,6 +111,7 @@ impl TokenIssuer {
             sub: username.to_owned(),
             aud: Some(Audience::One(AUDIENCE.to_owned())),
             iat: now,
+            nbf: None,
             exp: now.saturating_add(ttl_seconds),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -110,7 +120,8 @@ impl TokenIssuer {
     }
 
     /// Verifies a token the way lakeFS does: HS256/384/512 only, a valid signature, `exp`
-    /// required and in the future at `now`, `aud` absent or "login", `sub` present.
+    /// required and in the future at `now`, `aud` absent or "login", `sub` present; and,
+    /// stricter than lakeFS, `iat` and `nbf` not beyond [`CLOCK_SKEW_SECONDS`] in the future.
     pub fn verify(&self, token: &str, now: i64) -> Result<TokenClaims, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
@@ -125,6 +136,10 @@ impl TokenIssuer {
         let claims = data.claims;
         if claims.exp <= now {
             return Err(TokenError::Expired);
+        }
+        let latest = now.saturating_add(CLOCK_SKEW_SECONDS);
+        if claims.iat > latest || claims.nbf.is_some_and(|nbf| nbf > latest) {
+            return Err(TokenError::NotYetValid);
         }
         if let Some(aud) = &claims.aud
             && !aud.contains(AUDIENCE)
@@ -198,6 +213,7 @@ mod tests {
             sub: "alice".into(),
             aud: Some(Audience::One("other".into())),
             iat: 1_000,
+            nbf: None,
             exp: 2_000,
         };
         let forged = jsonwebtoken::encode(
@@ -237,6 +253,45 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.verify(&tok, 10).unwrap().sub, "bob");
+    }
+
+    /// Issue 12, point 8: a token "issued" or "valid from" beyond the clock skew in the future
+    /// is refused (a forged or mis-clocked token cannot outlive its apparent lifetime).
+    #[test]
+    fn verify_refuses_iat_and_nbf_in_the_future_beyond_the_skew() {
+        #[derive(Serialize)]
+        struct Future {
+            sub: &'static str,
+            iat: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            nbf: Option<i64>,
+            exp: i64,
+        }
+        let t = issuer("k");
+        let sign = |iat: i64, nbf: Option<i64>| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &Future {
+                    sub: "bob",
+                    iat,
+                    nbf,
+                    exp: 1_000_000,
+                },
+                &EncodingKey::from_secret(b"k"),
+            )
+            .unwrap()
+        };
+        let now = 10_000;
+        assert!(t.verify(&sign(now + CLOCK_SKEW_SECONDS, None), now).is_ok());
+        assert_eq!(
+            t.verify(&sign(now + CLOCK_SKEW_SECONDS + 1, None), now),
+            Err(TokenError::NotYetValid)
+        );
+        assert!(t.verify(&sign(now, Some(now + 30)), now).is_ok());
+        assert_eq!(
+            t.verify(&sign(now, Some(now + CLOCK_SKEW_SECONDS + 1)), now),
+            Err(TokenError::NotYetValid)
+        );
     }
 
     #[test]

@@ -32,9 +32,48 @@ pub fn check_name(what: &'static str, name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Whether `c` would steer a terminal or reorder text: control characters (C0, DEL, C1)
+/// and the Unicode bidirectional overrides and isolates.
+fn is_unprintable(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` safe to print on a terminal: every control character (and bidirectional override)
+/// written as an escape (`\u{1b}`), the rest unchanged. For every human output of values that
+/// came from outside (subjects, usernames, reasons).
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(is_unprintable) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unprintable(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printable_escapes_terminal_controls_and_keeps_the_rest() {
+        assert_eq!(printable("alice@example.com"), "alice@example.com");
+        assert_eq!(printable("Zoë 名前"), "Zoë 名前");
+        assert_eq!(printable("a\u{1b}[31mred"), "a\\u{1b}[31mred");
+        assert_eq!(printable("x\ny\r\u{7}"), "x\\u{a}y\\u{d}\\u{7}");
+        assert_eq!(printable("\u{9b}2J"), "\\u{9b}2J");
+        assert_eq!(printable("evil\u{202e}gpj.exe"), "evil\\u{202e}gpj.exe");
+        assert!(
+            !printable("\u{1b}]0;title\u{7}")
+                .chars()
+                .any(char::is_control)
+        );
+    }
 
     #[test]
     fn names_follow_the_rules() {

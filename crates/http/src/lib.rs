@@ -3,7 +3,6 @@
 //! containment, and serving with graceful shutdown.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use axum::Router;
@@ -16,6 +15,10 @@ use axum::response::{IntoResponse, Response};
 use lakests_api::ErrorBody;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
+
+mod serve;
+
+pub use serve::{ServeLimits, raise_fd_limit, serve_with_limits};
 
 /// Largest request body accepted by every role, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -232,19 +235,14 @@ pub fn with_common_layers(router: Router) -> Router {
         .layer(middleware::from_fn(request_context))
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests
-/// finish. Handlers can extract `ConnectInfo<SocketAddr>`.
+/// Serves `router` on `listener` with the default [`ServeLimits`] until `shutdown` completes,
+/// then lets in-flight requests finish. Handlers can extract `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with_limits(listener, router, ServeLimits::default(), shutdown).await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

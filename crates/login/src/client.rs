@@ -233,6 +233,45 @@ impl ServerClient {
         }
     }
 
+    /// `POST /api/v1/sts/authorize/exchange`: trades the redirect's state and the redeem
+    /// secret (which never left this process in a URL) for the one-time state of `sts/login`.
+    pub async fn exchange(
+        &self,
+        endpoint: &Endpoint,
+        state: &str,
+        redeem_secret: &str,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<lakests_api::AuthorizeExchangeResponse, LoginError> {
+        let body = lakests_api::AuthorizeExchangeRequest {
+            state: state.to_owned(),
+            redeem_secret: redeem_secret.to_owned(),
+        };
+        let a = self
+            .call(
+                self.http
+                    .post(endpoint.api("/sts/authorize/exchange"))
+                    .json(&body),
+                deadline,
+            )
+            .await
+            .map_err(|e| server_call_error(e, endpoint, timeout))?;
+        match a.status {
+            200 => parse(&a.body).map_err(|why| LoginError::ServerRefused {
+                endpoint: endpoint.to_string(),
+                what: "to complete the login session",
+                status: 200,
+                message: format!("the answer is not an exchange response: {why}"),
+            }),
+            status => Err(refused(
+                endpoint,
+                "to complete the login session",
+                status,
+                &a,
+            )),
+        }
+    }
+
     /// `POST /api/v1/sts/login`: redeems the code for a lakeFS token; also returns the TTL the
     /// server says it granted.
     pub async fn sts_login(

@@ -158,4 +158,15 @@ pub enum LoginError {
     /// The system's random generator failed.
     #[error("the system's secure random generator failed")]
     Random,
+    /// The server's session-mode answer points somewhere other than the identity provider's
+    /// sign-in page: it is not opened.
+    #[error(
+        "the lakeFS server at {endpoint} sent a sign-in URL that is not on the identity provider's authorization endpoint ({why}); refusing to open it"
+    )]
+    UnsafeAuthorizationUrl {
+        /// The lakeFS endpoint.
+        endpoint: String,
+        /// What is wrong with the URL (never the URL itself).
+        why: &'static str,
+    },
 }

@@ -88,8 +88,40 @@ pub struct StderrReporter;
 
 impl Reporter for StderrReporter {
     fn say(&self, message: &str) {
-        eprintln!("{message}");
+        eprintln!("{}", strip_controls(message));
     }
+}
+
+/// `text` without control characters (line breaks kept): messages carry values a server or an
+/// identity provider chose (issuer, user name), which must not steer the terminal.
+pub fn strip_controls(text: &str) -> String {
+    text.chars()
+        .filter(|c| *c == '\n' || !(c.is_control() || is_bidi_control(*c)))
+        .collect()
+}
+
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Checks a session-mode `authorization_url` from the lakeFS server before it is opened: an
+/// http(s) URL on the origin of the identity provider's own `authorization_endpoint` (a
+/// hostile server could otherwise hand the desktop opener a `file:` URL or a phishing page).
+pub fn check_authorization_url(
+    url: &str,
+    authorization_endpoint: &url::Url,
+) -> Result<(), &'static str> {
+    let parsed = url::Url::parse(url).map_err(|_| "not a URL")?;
+    if parsed.scheme() != "https" && parsed.scheme() != "http" {
+        return Err("not an http(s) URL");
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("it carries credentials");
+    }
+    if parsed.origin() != authorization_endpoint.origin() {
+        return Err("another origin than the provider's authorization endpoint");
+    }
+    Ok(())
 }
 
 /// How a login ended.
@@ -448,6 +480,8 @@ impl Login {
             },
         })?;
         let redirect_uri = listener.redirect_uri().to_string();
+        // Session mode: the secret proving this process started the login (never in a URL).
+        let mut redeem_secret: Option<String> = None;
         let (url, state) = match authorization_endpoint {
             Some(mut url) => {
                 // lakeFS's documented flow (WIRE.md §6): the verifier travels as `state`.
@@ -474,6 +508,18 @@ impl Login {
                         opts.timeout,
                     )
                     .await?;
+                // Opened only if it is the provider's own sign-in page.
+                let endpoint = self
+                    .client
+                    .authorization_endpoint(&plan.issuer, deadline, opts.timeout)
+                    .await?;
+                check_authorization_url(&a.authorization_url, &endpoint).map_err(|why| {
+                    LoginError::UnsafeAuthorizationUrl {
+                        endpoint: opts.endpoint.to_string(),
+                        why,
+                    }
+                })?;
+                redeem_secret = a.redeem_secret;
                 (a.authorization_url, OAuthState::new(a.state))
             }
         };
@@ -507,6 +553,29 @@ impl Login {
         let Arrival { outcome, reply } = arrival;
         let failure = match outcome {
             CallbackOutcome::Code(code) => {
+                // Session mode: the redirect's state is useless without the secret; trade both
+                // for the one-time state that `sts/login` accepts.
+                let state = match redeem_secret {
+                    None => state,
+                    Some(secret) => match self
+                        .client
+                        .exchange(
+                            &opts.endpoint,
+                            state.expose(),
+                            &secret,
+                            deadline,
+                            opts.timeout,
+                        )
+                        .await
+                    {
+                        Ok(fresh) => OAuthState::new(fresh.state),
+                        Err(e) => {
+                            reply.send(Page::Failed(e.to_string()));
+                            callback.stop().await;
+                            return Err(e);
+                        }
+                    },
+                };
                 return Ok(SignedIn {
                     code,
                     state,
@@ -560,6 +629,41 @@ pub fn describe_expiry(expiration: i64, now: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12, point 5: only the provider's own sign-in page is ever opened.
+    #[test]
+    fn only_http_urls_on_the_authorization_endpoints_origin_are_opened() {
+        let ep = url::Url::parse("https://idp.example.com:8443/oauth2/authorize").unwrap();
+        assert!(
+            check_authorization_url(
+                "https://idp.example.com:8443/oauth2/authorize?client_id=x&state=y",
+                &ep
+            )
+            .is_ok()
+        );
+        for bad in [
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "smb://evil/share",
+            "https://evil.example.com/oauth2/authorize",
+            "http://idp.example.com:8443/oauth2/authorize",
+            "https://idp.example.com/oauth2/authorize",
+            "https://idp.example.com:8443@evil.example.com/",
+            "https://user:pw@idp.example.com:8443/oauth2/authorize",
+            "not a url",
+            "",
+        ] {
+            assert!(check_authorization_url(bad, &ep).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn printed_messages_lose_their_control_characters() {
+        assert_eq!(
+            strip_controls("Opened at http://x\u{1b}]8;;file:///\u{7}\u{1b}[2J\nnext \u{202e}line"),
+            "Opened at http://x]8;;file:///[2J\nnext line"
+        );
+    }
 
     #[test]
     fn durations_and_expiries_read_well() {

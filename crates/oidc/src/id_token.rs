@@ -66,7 +66,7 @@ pub(crate) enum IdTokenError {
     NotANumber(&'static str),
     #[error("the ID token has no sub, or an empty one")]
     SubMissing,
-    #[error("the ID token's sub is not a string of at most 255 characters")]
+    #[error("the ID token's sub is not a string of at most 255 printable ASCII characters")]
     SubInvalid,
     #[error("the ID token's nonce does not match the login session")]
     Nonce,
@@ -273,7 +273,10 @@ pub(crate) fn validate_claims(
     match claims.get("sub") {
         None => return Err(IdTokenError::SubMissing),
         Some(Value::String(s)) if s.is_empty() => return Err(IdTokenError::SubMissing),
-        Some(Value::String(s)) if s.len() <= MAX_SUB_LEN && s.is_ascii() => {}
+        // Control characters would reach logs and the operator's terminal: refused.
+        Some(Value::String(s))
+            if s.len() <= MAX_SUB_LEN
+                && s.bytes().all(|b| b.is_ascii() && !b.is_ascii_control()) => {}
         Some(_) => return Err(IdTokenError::SubInvalid),
     }
     // 11. nonce: in session mode it must be the one sent in the authorization request.
@@ -464,6 +467,30 @@ mod tests {
         assert_eq!(
             validate_claims(&with("sub", json!("a".repeat(256))), &want()),
             Err(IdTokenError::SubInvalid)
+        );
+    }
+
+    /// Issue 12, point 7: a sub carrying terminal escape sequences or other control
+    /// characters never gets past the authenticator.
+    #[test]
+    fn sub_with_control_characters_is_refused() {
+        for sub in [
+            "alice\u{1b}[2J",
+            "alice\n",
+            "\u{7}bell",
+            "a\u{7f}",
+            "tab\there",
+            "\u{1b}]0;pwned\u{7}",
+        ] {
+            assert_eq!(
+                validate_claims(&with("sub", json!(sub)), &want()),
+                Err(IdTokenError::SubInvalid),
+                "{sub:?}"
+            );
+        }
+        assert_eq!(
+            validate_claims(&with("sub", json!("alice@example.com|42 x")), &want()),
+            Ok(())
         );
     }
 

@@ -23,6 +23,7 @@ pub fn router(service: Arc<AuthenticatorService>) -> Router {
         Router::new()
             .route("/api/v1/sts/login", post(login))
             .route("/api/v1/sts/authorize", post(authorize))
+            .route("/api/v1/sts/authorize/exchange", post(exchange))
             .route("/api/v1/healthcheck", get(healthcheck))
             .route("/metrics", get(metrics))
             .with_state(service),
@@ -92,6 +93,23 @@ async fn authorize(
     };
     service
         .authorize(&request, &ctx)
+        .await
+        .map(axum::Json)
+        .map_err(api_error)
+}
+
+async fn exchange(
+    State(service): State<Arc<AuthenticatorService>>,
+    RequestId(request_id): RequestId,
+    ClientAddr(client_addr): ClientAddr,
+    AppJson(request): AppJson<lakests_api::AuthorizeExchangeRequest>,
+) -> Result<axum::Json<lakests_api::AuthorizeExchangeResponse>, ApiError> {
+    let ctx = RequestContext {
+        request_id,
+        client_addr,
+    };
+    service
+        .exchange(&request, &ctx)
         .await
         .map(axum::Json)
         .map_err(api_error)

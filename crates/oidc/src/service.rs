@@ -5,7 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use async_trait::async_trait;
-use lakests_api::{AuthenticatorStsRequest, AuthorizeRequest, AuthorizeResponse};
+use lakests_api::{
+    AuthenticatorStsRequest, AuthorizeExchangeRequest, AuthorizeExchangeResponse, AuthorizeRequest,
+    AuthorizeResponse,
+};
 use lakests_config::{AuthenticatorConfig, ClaimRequirement, PkceMode, ProviderConfig};
 use lakests_core::sts::{MAX_CODE_LEN, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
 use lakests_core::{
@@ -23,8 +26,13 @@ use crate::pkce;
 use crate::provider::{Cached, Env, Provider};
 use crate::token::{self, Redemption};
 
-/// The `Grant` kind of session-mode logins.
+/// The `Grant` kind of session-mode logins ready for `sts/login`: keyed by a digest of the
+/// one-time state [`AuthenticatorService::exchange`] hands out, which never travels in a URL.
 pub const SESSION_GRANT_KIND: &str = "login_session";
+/// The `Grant` kind of session-mode logins waiting for their redirect: keyed by a digest of
+/// the redirect's `state` together with the client's redeem secret, so that knowing the
+/// redirect alone finds nothing (and a wrong secret consumes nothing).
+pub const PENDING_SESSION_GRANT_KIND: &str = "login_session_pending";
 /// How often, at most, `authorize` purges expired grants from the store (seconds).
 const PURGE_INTERVAL: i64 = 60;
 
@@ -196,7 +204,7 @@ impl AuthenticatorService {
                 AuthenticatorError::Internal("the system random generator failed".into())
             })
         };
-        let (state, verifier, nonce) = (random()?, random()?, random()?);
+        let (state, verifier, nonce, secret) = (random()?, random()?, random()?, random()?);
         let now = self.clock.now();
         let expires_at = now.saturating_add(self.session_ttl);
         let session = Session {
@@ -209,8 +217,8 @@ impl AuthenticatorService {
             .map_err(|_| AuthenticatorError::Internal("cannot encode the login session".into()))?;
         self.store
             .put_grant(&Grant {
-                kind: SESSION_GRANT_KIND.into(),
-                key: pkce::session_key(&state),
+                kind: PENDING_SESSION_GRANT_KIND.into(),
+                key: pending_key(&state, &secret),
                 payload,
                 expires_at,
             })
@@ -231,6 +239,67 @@ impl AuthenticatorService {
             authorization_url: url.into(),
             state,
             expires_at,
+            redeem_secret: Some(secret),
+        })
+    }
+
+    /// Session mode, after the redirect (POST /api/v1/sts/authorize/exchange): the client
+    /// proves the redeem secret it got from `authorize` (never in a URL) with the redirect's
+    /// state, and gets a fresh one-time state for `sts/login`. Single use, atomic across
+    /// replicas; a wrong secret consumes nothing.
+    pub async fn exchange(
+        &self,
+        req: &AuthorizeExchangeRequest,
+        ctx: &RequestContext,
+    ) -> Result<AuthorizeExchangeResponse, AuthenticatorError> {
+        let span = tracing::info_span!("authorize_exchange", request_id = %ctx.request_id);
+        let result = self.exchange_inner(req).instrument(span.clone()).await;
+        span.in_scope(|| log_outcome("authorize_exchange", &result));
+        result
+    }
+
+    async fn exchange_inner(
+        &self,
+        req: &AuthorizeExchangeRequest,
+    ) -> Result<AuthorizeExchangeResponse, AuthenticatorError> {
+        for (field, value) in [("state", &req.state), ("redeem_secret", &req.redeem_secret)] {
+            if value.is_empty() || value.len() > MAX_STATE_LEN {
+                return Err(AuthenticatorError::InvalidRequest(format!(
+                    "{field} must be 1 to {MAX_STATE_LEN} bytes"
+                )));
+            }
+        }
+        let now = self.clock.now();
+        let pending = self
+            .store
+            .take_grant(
+                PENDING_SESSION_GRANT_KIND,
+                &pending_key(&req.state, &req.redeem_secret),
+                now,
+            )
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                AuthenticatorError::Unauthorized(
+                    "unknown, already exchanged or expired login session, or a wrong redeem secret"
+                        .into(),
+                )
+            })?;
+        let fresh = pkce::random_token().map_err(|_| {
+            AuthenticatorError::Internal("the system random generator failed".into())
+        })?;
+        self.store
+            .put_grant(&Grant {
+                kind: SESSION_GRANT_KIND.into(),
+                key: pkce::session_key(&fresh),
+                payload: pending.payload,
+                expires_at: pending.expires_at,
+            })
+            .await
+            .map_err(store_error)?;
+        Ok(AuthorizeExchangeResponse {
+            state: fresh,
+            expires_at: pending.expires_at,
         })
     }
 
@@ -441,6 +510,11 @@ fn check_required(cfg: &ProviderConfig, claims: &Claims) -> Result<(), Authentic
         }
     }
     Ok(())
+}
+
+/// The key of a pending session: a digest of the redirect's state and the redeem secret.
+fn pending_key(state: &str, secret: &str) -> String {
+    pkce::session_key(&format!("{state}\u{0}{secret}"))
 }
 
 fn store_error(e: StoreError) -> AuthenticatorError {

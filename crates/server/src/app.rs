@@ -31,6 +31,9 @@ pub struct Application {
     sts_addr: Option<SocketAddr>,
     authenticator_addr: Option<SocketAddr>,
     idp_addr: Option<SocketAddr>,
+    limits: lakests_http::ServeLimits,
+    clock: Arc<dyn Clock>,
+    audit: lakests_config::Audit,
 }
 
 impl Application {
@@ -141,6 +144,10 @@ impl Application {
                     in_flight: Arc::new(tokio::sync::Semaphore::new(
                         config.auth.sts.max_concurrent_logins,
                     )),
+                    limiter: Arc::new(crate::rate_limit::RateLimiter::new(
+                        config.auth.sts.rate_limit_per_second,
+                        config.auth.sts.rate_limit_burst,
+                    )),
                 })),
             });
         }
@@ -148,12 +155,17 @@ impl Application {
         if roles.is_empty() {
             anyhow::bail!("no role is configured to run");
         }
+        let limits = serve_limits(&config.http);
+        check_fd_limit(&limits, roles.len());
         Ok(Self {
             roles,
             store,
             sts_addr,
             authenticator_addr,
             idp_addr,
+            limits,
+            clock,
+            audit: config.auth.audit.clone(),
         })
     }
 
@@ -184,6 +196,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (tx, rx) = tokio::sync::watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
+        let limits = self.limits;
         for role in self.roles {
             let mut rx = rx.clone();
             let addr = role.listener.local_addr()?;
@@ -192,11 +205,16 @@ impl Application {
                 let stop = async move {
                     let _ = rx.wait_for(|stop| *stop).await;
                 };
-                lakests_http::serve(role.listener, role.router, stop)
+                lakests_http::serve_with_limits(role.listener, role.router, limits, stop)
                     .await
                     .with_context(|| format!("the {} role failed", role.name))
             });
         }
+        let purger = tokio::spawn(purge_periodically(
+            self.store.clone(),
+            self.clock.clone(),
+            self.audit.clone(),
+        ));
         // Either the shutdown signal, or a role that stopped on its own (an error), ends all.
         let first = tokio::select! {
             () = shutdown => None,
@@ -210,8 +228,72 @@ impl Application {
         while let Some(done) = tasks.join_next().await {
             done.context("a role panicked")??;
         }
+        purger.abort();
         tracing::info!("stopped");
         result
+    }
+}
+
+/// Audit retention and grant expiry: removes audit records older than `auth.audit.retention`
+/// and expired single-use grants, at start and every `auth.audit.purge_interval`. Several
+/// replicas doing the same is harmless.
+async fn purge_periodically(
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: lakests_config::Audit,
+) {
+    let retention = i64::try_from(audit.retention.get().as_secs()).unwrap_or(i64::MAX);
+    let mut tick = tokio::time::interval(audit.purge_interval.get());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = clock.now();
+        match store
+            .purge_audit_before(now.saturating_sub(retention))
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "removed audit records past their retention"),
+            Err(e) => tracing::warn!(error = %e, "could not purge old audit records"),
+        }
+        if let Err(e) = store.purge_expired_grants(now).await {
+            tracing::warn!(error = %e, "could not purge expired grants");
+        }
+    }
+}
+
+fn serve_limits(http: &lakests_config::HttpServer) -> lakests_http::ServeLimits {
+    lakests_http::ServeLimits {
+        header_read_timeout: http.header_read_timeout.get(),
+        idle_timeout: http.idle_timeout.get(),
+        request_timeout: http.request_timeout.get(),
+        max_connections: http.max_connections,
+        max_connections_per_client: http.max_connections_per_client,
+    }
+}
+
+/// File descriptors kept for everything but client connections: the database pool, outbound
+/// calls, logs, the listeners themselves.
+const RESERVED_FDS: u64 = 256;
+
+/// Raises the open-file limit to its hard limit and warns when the connection caps of every
+/// listener could still exhaust it (then the caps, not the limit, should be lowered).
+fn check_fd_limit(limits: &lakests_http::ServeLimits, listeners: usize) {
+    let Some(limit) = lakests_http::raise_fd_limit() else {
+        return;
+    };
+    let wanted = (limits.max_connections as u64)
+        .saturating_mul(listeners as u64)
+        .saturating_add(RESERVED_FDS);
+    if wanted > limit {
+        tracing::warn!(
+            open_file_limit = limit,
+            wanted,
+            "the open-file limit is below {listeners} x http.max_connections plus a reserve; \
+             lower http.max_connections or raise the hard limit (ulimit -Hn)"
+        );
+    } else {
+        tracing::debug!(open_file_limit = limit, "open-file limit");
     }
 }
 

@@ -3,6 +3,7 @@
 //! them until shutdown.
 
 mod app;
+mod rate_limit;
 pub mod remote;
 mod sts_routes;
 pub mod telemetry;

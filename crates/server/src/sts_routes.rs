@@ -32,6 +32,8 @@ pub(crate) struct StsState {
     pub authorizer: Option<Arc<lakests_oidc::AuthenticatorService>>,
     /// Bounds logins in flight (`auth.sts.max_concurrent_logins`); beyond it, 429.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// Per-client rate limits of `sts/login` and `sts/authorize`.
+    pub limiter: Arc<crate::rate_limit::RateLimiter>,
 }
 
 /// A permit for one login, or 429 when `auth.sts.max_concurrent_logins` are in flight.
@@ -46,9 +48,20 @@ fn admit(state: &StsState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError
 }
 
 pub(crate) fn router(state: Arc<StsState>) -> Router {
-    let api = Router::new()
+    let limited = Router::new()
         .route("/api/v1/sts/login", post(sts_login))
         .route("/api/v1/sts/authorize", post(sts_authorize))
+        .route(
+            "/api/v1/sts/authorize/exchange",
+            post(sts_authorize_exchange),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.limiter.clone(),
+            crate::rate_limit::limit,
+        ));
+    let api = Router::new()
+        .merge(limited)
+        .route("/metrics", get(metrics))
         .route("/.well-known/lakests-login", get(login_discovery))
         .route("/api/v1/user", get(current_user))
         .route("/api/v1/healthcheck", get(healthcheck))
@@ -88,6 +101,30 @@ async fn sts_authorize(
     };
     authorizer
         .authorize(&req, &ctx)
+        .await
+        .map(Json)
+        .map_err(|e| sts_error(authenticator_error(e)))
+}
+
+async fn sts_authorize_exchange(
+    State(state): State<Arc<StsState>>,
+    RequestId(request_id): RequestId,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    AppJson(req): AppJson<lakests_api::AuthorizeExchangeRequest>,
+) -> Result<Json<lakests_api::AuthorizeExchangeResponse>, ApiError> {
+    let _permit = admit(&state)?;
+    let Some(authorizer) = &state.authorizer else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "session-mode login is not available on this server (its authenticator is remote)",
+        ));
+    };
+    let ctx = RequestContext {
+        request_id,
+        client_addr: Some(peer.ip().to_string()),
+    };
+    authorizer
+        .exchange(&req, &ctx)
         .await
         .map(Json)
         .map_err(|e| sts_error(authenticator_error(e)))
@@ -193,6 +230,25 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         return Err(ApiError::unauthorized("invalid token"));
     }
     Ok(token)
+}
+
+/// Counters in the Prometheus text format: requests refused as malformed (400, counted
+/// instead of stored in the audit log) and requests refused by the per-client rate limit.
+async fn metrics(State(state): State<Arc<StsState>>) -> Response {
+    let body = format!(
+        "# HELP lakests_sts_malformed_requests_total STS login requests refused as malformed (400); not kept in the audit log.\n\
+         # TYPE lakests_sts_malformed_requests_total counter\n\
+         lakests_sts_malformed_requests_total {}\n\
+         # HELP lakests_sts_rate_limited_total sts/login and sts/authorize requests answered 429 by the per-client rate limit.\n\
+         # TYPE lakests_sts_rate_limited_total counter\n\
+         lakests_sts_rate_limited_total {}\n",
+        state.service.malformed_requests(),
+        state
+            .limiter
+            .limited_total
+            .load(std::sync::atomic::Ordering::Relaxed),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn healthcheck() -> StatusCode {

@@ -270,4 +270,63 @@ impl Store for SqliteStore {
             .map_err(backend)?;
         Ok(done.rows_affected())
     }
+
+    async fn purge_audit_before(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM login_audit WHERE at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn revoke_user_tokens(
+        &self,
+        username: &str,
+        issued_up_to: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO revoked_users (username, revoked_up_to) VALUES (?, ?) \
+             ON CONFLICT (username) DO UPDATE SET revoked_up_to = \
+             MAX(revoked_users.revoked_up_to, excluded.revoked_up_to)",
+        )
+        .bind(username)
+        .bind(issued_up_to)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(())
+    }
+
+    async fn revoke_token(&self, jti: &str, revoked_at: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO revoked_tokens (jti, revoked_at) VALUES (?, ?) \
+             ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(revoked_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn is_token_revoked(
+        &self,
+        username: &str,
+        jti: &str,
+        issued_at: i64,
+    ) -> Result<bool, StoreError> {
+        let revoked: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) \
+             OR EXISTS (SELECT 1 FROM revoked_users WHERE username = ? AND revoked_up_to >= ?)",
+        )
+        .bind(jti)
+        .bind(username)
+        .bind(issued_at)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(revoked)
+    }
 }

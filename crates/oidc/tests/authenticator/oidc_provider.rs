@@ -6,7 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use lakests_config::{ClientAuth, PkceMode, ProviderConfig, Secret};
 use lakests_core::{Clock, SystemClock};
-use serde_json::Value;
+use serde_json::{Value, json};
 use url::Url;
 
 use crate::support::browser::{complete_login, complete_login_trusting};
@@ -196,7 +196,15 @@ async fn a_public_client_in_session_mode_logs_in_and_the_verifier_never_leaves_t
     let cb = complete_login(url, PUBLIC_SESSION).await;
     assert_eq!(cb.state, state);
     keep_clock_in_step(&env);
-    let (status, body, text) = env.authn.login(&cb.code, &cb.state, PUBLIC_SESSION).await;
+    // The redirect alone redeems nothing (issue 12, point 2)...
+    assert_refused(
+        &env.authn.login(&cb.code, &cb.state, PUBLIC_SESSION).await,
+        401,
+        &["alice"],
+    );
+    // ...the client proves its secret and posts the one-time state it gets.
+    let fresh = exchange(&env, &cb.state, &started).await;
+    let (status, body, text) = env.authn.login(&cb.code, &fresh, PUBLIC_SESSION).await;
     assert_eq!(status, 200, "{text}");
     assert_alice(&body["claims"], &env.op.issuer, "lakests-public");
     assert!(
@@ -206,10 +214,24 @@ async fn a_public_client_in_session_mode_logs_in_and_the_verifier_never_leaves_t
     );
     // The session is consumed.
     assert_refused(
-        &env.authn.login(&cb.code, &cb.state, PUBLIC_SESSION).await,
+        &env.authn.login(&cb.code, &fresh, PUBLIC_SESSION).await,
         401,
         &["alice"],
     );
+}
+
+/// Session mode's exchange: the redirect's state and the redeem secret for the state of
+/// `sts/login`.
+async fn exchange(env: &Env, state: &str, started: &Value) -> String {
+    let (status, body, text) = env
+        .authn
+        .post(
+            "/api/v1/sts/authorize/exchange",
+            json!({"state": state, "redeem_secret": started["redeem_secret"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{text}");
+    body["state"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
@@ -219,7 +241,8 @@ async fn a_confidential_client_in_session_mode_logs_in_and_merges_userinfo() {
     assert_eq!(status, 200, "{text}");
     let cb = complete_login(started["authorization_url"].as_str().unwrap(), CONF_SESSION).await;
     keep_clock_in_step(&env);
-    let (status, body, text) = env.authn.login(&cb.code, &cb.state, CONF_SESSION).await;
+    let fresh = exchange(&env, &cb.state, &started).await;
+    let (status, body, text) = env.authn.login(&cb.code, &fresh, CONF_SESSION).await;
     assert_eq!(status, 200, "{text}");
     assert_alice(&body["claims"], &env.op.issuer, "lakests-confidential");
     assert_eq!(body["claims"]["userinfo_only"], "from-userinfo");

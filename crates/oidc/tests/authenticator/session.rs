@@ -11,7 +11,16 @@ use url::Url;
 use crate::support::*;
 
 struct Started {
+    /// The one-time state for `sts/login`, from the exchange (never in a URL).
     state: String,
+    params: HashMap<String, String>,
+    expires_at: i64,
+}
+
+/// A started login before its exchange: what the redirect carries, and the client's secret.
+struct Pending {
+    url_state: String,
+    secret: String,
     params: HashMap<String, String>,
     expires_at: i64,
 }
@@ -31,6 +40,29 @@ async fn setup() -> (HostileIdp, Authn) {
 }
 
 async fn start(a: &Authn, idp: &HostileIdp) -> Started {
+    let p = begin(a, idp).await;
+    let (status, body, text) = exchange(a, &p.url_state, &p.secret).await;
+    assert_eq!(status, 200, "{text}");
+    let state = body["state"].as_str().unwrap().to_owned();
+    assert_ne!(state, p.url_state, "a fresh state, never seen in a URL");
+    assert!(!p.params.values().any(|v| v == &state));
+    assert_eq!(body["expires_at"].as_i64(), Some(p.expires_at));
+    Started {
+        state,
+        params: p.params,
+        expires_at: p.expires_at,
+    }
+}
+
+async fn exchange(a: &Authn, state: &str, secret: &str) -> (u16, Value, String) {
+    a.post(
+        "/api/v1/sts/authorize/exchange",
+        json!({"state": state, "redeem_secret": secret}),
+    )
+    .await
+}
+
+async fn begin(a: &Authn, idp: &HostileIdp) -> Pending {
     let (status, body, text) = a.authorize(SESSION_REDIRECT).await;
     assert_eq!(status, 200, "{text}");
     let url = Url::parse(body["authorization_url"].as_str().unwrap()).unwrap();
@@ -42,11 +74,53 @@ async fn start(a: &Authn, idp: &HostileIdp) -> Started {
     let params: HashMap<String, String> = url.query_pairs().into_owned().collect();
     let state = body["state"].as_str().unwrap().to_owned();
     assert_eq!(params["state"], state);
-    Started {
-        state,
+    let secret = body["redeem_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 43);
+    assert!(
+        !url.as_str().contains(&secret),
+        "the redeem secret is not in the URL"
+    );
+    Pending {
+        url_state: state,
+        secret,
         params,
         expires_at: body["expires_at"].as_i64().unwrap(),
     }
+}
+
+/// Issue 12, point 2: whoever reads the redirect (code and state) gets no token: the state
+/// in the URL is not what `sts/login` accepts, and the exchange needs the secret that never
+/// left the client. The honest client, which has it, still logs in through the three fields
+/// lakeFS forwards (code, state, redirect_uri); a wrong secret consumed nothing.
+#[tokio::test]
+async fn a_captured_redirect_yields_no_token_and_the_honest_login_still_works() {
+    let (idp, a) = setup().await;
+    let p = begin(&a, &idp).await;
+    idp.issue(
+        keys()
+            .rs256
+            .sign(&claims(&idp.issuer, Some(&p.params["nonce"])), json!({})),
+    );
+    // The attacker replays the redirect at sts/login (what lakeFS would forward).
+    let got = a.login("code-1", &p.url_state, SESSION_REDIRECT).await;
+    assert_refused(&got, 401, &["code-1", &p.url_state]);
+    // ... and tries the exchange without the secret.
+    for wrong in ["", "guess", &p.url_state, &"A".repeat(43)] {
+        let got = exchange(&a, &p.url_state, wrong).await;
+        assert!(got.0 == 400 || got.0 == 401, "{got:?}");
+    }
+    assert_eq!(idp.token_hits(), 0, "nothing reached the token endpoint");
+
+    // The honest client exchanges and logs in.
+    let (status, body, text) = exchange(&a, &p.url_state, &p.secret).await;
+    assert_eq!(status, 200, "{text}");
+    let fresh = body["state"].as_str().unwrap().to_owned();
+    let (status, body, text) = a.login("code-1", &fresh, SESSION_REDIRECT).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(body["claims"]["sub"], "alice");
+    // Both are single use.
+    assert_eq!(exchange(&a, &p.url_state, &p.secret).await.0, 401);
+    assert_eq!(a.login("code-1", &fresh, SESSION_REDIRECT).await.0, 401);
 }
 
 fn claims(issuer: &str, nonce: Option<&str>) -> Value {
@@ -277,9 +351,21 @@ async fn sessions_are_shared_through_the_store_by_every_replica() {
             .sign(&claims(&idp.issuer, Some(&nonce)), json!({})),
     );
     use lakests_core::Authenticator;
+    // Started on one replica, exchanged on the second, redeemed on the first... then the
+    // second: every step finds what another replica stored.
+    let fresh = two
+        .exchange(
+            &lakests_api::AuthorizeExchangeRequest {
+                state: started.state.clone(),
+                redeem_secret: started.redeem_secret.clone().unwrap(),
+            },
+            &ctx,
+        )
+        .await
+        .unwrap();
     let req = lakests_api::AuthenticatorStsRequest {
         code: "c".into(),
-        state: started.state.clone(),
+        state: fresh.state.clone(),
         redirect_uri: SESSION_REDIRECT.into(),
     };
     let claims = two.sts_login(&req, &ctx).await.unwrap();

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub const SECRET: &str = "test-secret-key-for-lakests";
+pub const SECRET: &str = "test-secret-key-for-lakests-0123456789";
 
 /// What the stand-in authenticator answers.
 #[derive(Clone)]
