@@ -10,6 +10,10 @@
 //   LAKESTS_TEST_BROWSER_DELAY_MS  wait this long before the first request
 //   LAKESTS_TEST_BROWSER_LOG     a file that gets one JSON line when the browser opens and one
 //                                with the final page (status, title, message)
+//   LAKESTS_TEST_REDEEM_FIRST_AT a server base URL: before delivering the callback, redeem its
+//                                code there (POST /api/v1/sts/login) as an attacker who read
+//                                the redirect would, so that the login's own redemption is a
+//                                replay
 //
 // Nothing here prints or logs a URL's query: it carries the code.
 
@@ -52,6 +56,19 @@ for (let hop = 0; hop < 20; hop += 1) {
   const location = res.headers.get('location');
   if (res.status >= 300 && res.status < 400 && location) {
     url = new URL(location, url);
+    const thief = process.env.LAKESTS_TEST_REDEEM_FIRST_AT;
+    if (thief && redirectUri && url.href.startsWith(redirectUri + '?') && url.searchParams.get('code')) {
+      const r = await fetch(new URL('/api/v1/sts/login', thief), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          code: url.searchParams.get('code'),
+          state: url.searchParams.get('state'),
+          redirect_uri: redirectUri,
+        }),
+      });
+      log({ event: 'redeemed_first', status: r.status });
+    }
     continue;
   }
   const body = await res.text();

@@ -80,3 +80,40 @@ def test_an_unmapped_identity_is_not_authorized_in_the_sdk(sts_server, standin):
     standin.claims = {"sub": "stranger"}
     with pytest.raises(NotAuthorizedException):
         lakefs.client.from_web_identity(code="c", state="s", redirect_uri=REDIRECT, host=sts_server.base)
+
+
+def _token(sts_server) -> str:
+    resp = requests.post(f"{sts_server.base}/api/v1/sts/login", timeout=10,
+                         json={"code": "c", "state": "s", "redirect_uri": REDIRECT})
+    assert resp.status_code == 200, resp.text
+    return resp.json()["token"]
+
+
+def test_the_sdk_reads_version_and_storage_config_and_sees_lakests(sts_server):
+    client = lakefs.Client(host=sts_server.base, access_token=_token(sts_server))
+    assert client.version != ""
+    storage = client.storage_config
+    assert storage.blockstore_type == "none"
+    assert storage.pre_sign_support is False
+    assert storage.import_support is False
+    conf = client.sdk_client.config_api.get_config()
+    assert conf.version_config.version_context == "lakests"
+    assert "holds no data" in conf.storage_config.blockstore_description
+
+
+def test_config_needs_a_token_like_lakefs(sts_server):
+    resp = requests.get(f"{sts_server.base}/api/v1/config", timeout=10)
+    assert resp.status_code == 401
+    assert set(resp.json()) == {"message"}
+
+
+def test_friendly_name_defaults_to_the_username_like_lakefs(sts_server, tmp_path):
+    from conftest import run_cli
+    run_cli("users", "add", "bob", "--external-id", "bob-ext", config=sts_server.config)
+    now = int(time.time())
+    token = jwt.encode({"jti": "j", "iss": "auth", "sub": "bob", "aud": "login", "iat": now,
+                        "exp": now + 60}, SECRET, algorithm="HS256")
+    client = lakefs.Client(host=sts_server.base, access_token=token)
+    user = client.sdk_client.auth_api.get_current_user().user
+    assert user.id == "bob"
+    assert user.friendly_name == "bob"

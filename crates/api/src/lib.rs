@@ -7,11 +7,15 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// Every error body: `{"message": "..."}`.
+/// Every error body: `{"message": "..."}`, lakeFS's shape; a refused login also carries a
+/// stable `reason` code (lakests extension, see `lakests_core::Reason`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A short, human-readable explanation that never carries a secret.
     pub message: String,
+    /// Why a login was refused, as a stable code (e.g. `no_user_mapped`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl ErrorBody {
@@ -19,6 +23,7 @@ impl ErrorBody {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            reason: None,
         }
     }
 }
@@ -134,6 +139,33 @@ pub struct CurrentUser {
 pub struct VersionConfig {
     /// The server's version.
     pub version: String,
+    /// What the server is (lakeFS says `lakeFS` or its Enterprise name; lakests says `lakests`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_context: Option<String>,
+}
+
+/// `storage_config` of `GET /api/v1/config` (lakeFS's `StorageConfig`: every field the
+/// `lakefs` SDK requires).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StorageConfig {
+    /// The block store's type, e.g. `s3`.
+    pub blockstore_type: String,
+    /// An example storage namespace.
+    pub blockstore_namespace_example: String,
+    /// The regular expression a storage namespace must match.
+    #[serde(rename = "blockstore_namespace_ValidityRegex")]
+    pub blockstore_namespace_validity_regex: String,
+    /// Whether pre-signed URLs are supported.
+    pub pre_sign_support: bool,
+    /// Whether the UI uses pre-signed URLs.
+    pub pre_sign_support_ui: bool,
+    /// Whether import is supported.
+    pub import_support: bool,
+    /// The regular expression an import source must match.
+    pub import_validity_regex: String,
+    /// A description of the block store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blockstore_description: Option<String>,
 }
 
 /// `GET /api/v1/config` answer: only the parts lakeFS clients read.
@@ -141,6 +173,9 @@ pub struct VersionConfig {
 pub struct Config {
     /// Version information.
     pub version_config: VersionConfig,
+    /// The block store (lakeFS's; lakests has none and says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_config: Option<StorageConfig>,
 }
 
 /// `POST /api/v1/sts/authorize` request of the authenticator (lakests extension, session-mode

@@ -2,6 +2,7 @@
 //! data people) logs in from a terminal.
 
 mod login_cmd;
+mod login_profile;
 mod quickstart;
 mod tokens;
 mod users;

@@ -125,6 +125,15 @@ impl System {
     /// STS server + authenticator + development IdP (state-mode PKCE unless `pkce` says
     /// otherwise). Users alice (mapped) and carol (known to the IdP, mapped to nobody).
     async fn with_dev_idp(pkce: &'static str, interactive: bool) -> System {
+        Self::with_dev_idp_and(pkce, interactive, |_| {}).await
+    }
+
+    /// [`System::with_dev_idp`] with a change to the configuration document.
+    async fn with_dev_idp_and(
+        pkce: &'static str,
+        interactive: bool,
+        tweak: impl FnOnce(&mut Value),
+    ) -> System {
         let idp_port = free_port();
         let callback_port = free_port();
         let issuer = format!("http://127.0.0.1:{idp_port}");
@@ -147,10 +156,15 @@ impl System {
             any_port: false,
             pkce,
         };
-        Self::start(provider, Some(idp), callback_port).await
+        Self::start(provider, Some(idp), callback_port, tweak).await
     }
 
-    async fn start(provider: Provider, idp: Option<Value>, callback_port: u16) -> System {
+    async fn start(
+        provider: Provider,
+        idp: Option<Value>,
+        callback_port: u16,
+        tweak: impl FnOnce(&mut Value),
+    ) -> System {
         let dir = tempfile::tempdir().unwrap();
         let mut doc = json!({
             "listen_address": "127.0.0.1:0",
@@ -173,6 +187,7 @@ impl System {
         if let Some(idp) = idp {
             doc["idp"] = idp;
         }
+        tweak(&mut doc);
         let config = Config::from_sources(Some(&doc.to_string()), Vec::new())
             .unwrap_or_else(|e| panic!("test configuration: {e}"));
         let app = lakests_server::Application::build_with_clock(config, Arc::new(SystemClock))
@@ -795,7 +810,7 @@ async fn login_with_an_unreachable_provider(pkce: &'static str) -> (String, Stri
         any_port: false,
         pkce,
     };
-    let sys = System::start(provider, None, callback_port).await;
+    let sys = System::start(provider, None, callback_port, |_| {}).await;
     let term = Terminal::new();
     let cmd = follow_command();
     let port = callback_port.to_string();
@@ -963,6 +978,13 @@ async fn failure_no_lakefs_user_is_mapped_to_the_identity() {
         ),
         "{line}"
     );
+    assert!(
+        line.ends_with(
+            "ask your lakeFS administrator to create one for you (lakests users add NAME \
+             --external-id <your sub>) or to turn on automatic user creation"
+        ),
+        "{line}"
+    );
     let page = term.callback_page();
     assert_eq!(page["title"], "Sign-in failed");
     assert!(
@@ -1091,7 +1113,7 @@ async fn oidc_provider_system(op: &OidcProvider, pkce: &'static str) -> System {
         any_port: true,
         pkce,
     };
-    System::start(provider, None, 0).await
+    System::start(provider, None, 0, |_| {}).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1251,6 +1273,803 @@ async fn a_login_as_another_identity_than_the_cached_one_is_warned_about() {
         )),
         "{}",
         stderr(&other)
+// ---- lakectl's token cache, --exec, renewal close to expiry ----
+
+/// lakectl's token cache under a home directory.
+fn lakectl_cache_file(home: &Path) -> PathBuf {
+    home.join(".lakectl/cache/lakectl_token_cache.json")
+}
+
+/// The token lakectl would send, read as lakectl v1.84's Go code reads its cache
+/// (`cmd/lakectl/cmd/root.go` `getTokenOnce` -> `awsiam.JWTCache.GetToken`):
+/// `json.NewDecoder(file).Decode` into `{Token string "token"; ExpirationTime int64
+/// "expiration_time"}` — the first JSON value of the file, field names matched exactly or else
+/// without regard to case, unknown fields ignored, a value of the wrong type a decode error (no
+/// token) — and the token is then sent as it is (lakectl does not look at the expiry). `None`
+/// is "lakectl would send no token".
+fn token_lakectl_sends(home: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(lakectl_cache_file(home)).ok()?;
+    let first = serde_json::Deserializer::from_str(&text)
+        .into_iter::<Value>()
+        .next()?
+        .ok()?;
+    let obj = first.as_object()?;
+    let field = |name: &str| {
+        obj.get(name).or_else(|| {
+            obj.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v)
+        })
+    };
+    let token = match field("token") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return None,
+    };
+    match field("expiration_time") {
+        None | Some(Value::Null) => {}
+        Some(v) => {
+            v.as_i64()?;
+        }
+    }
+    Some(token)
+}
+
+fn login_args(sys: &System, cmd: &str, extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "login",
+        "--endpoint",
+        &sys.sts,
+        "--port",
+        &sys.callback_port.to_string(),
+        "--browser-command",
+        cmd,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    v.extend(extra.iter().map(|s| (*s).to_owned()));
+    v
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lakectl_reads_the_token_a_second_server_replaces_it_and_logout_removes_only_ours() {
+    let a = System::with_dev_idp("state", false).await;
+    let b = System::with_dev_idp("state", false).await;
+    let term = Terminal::new();
+    let cmd = follow_command();
+    let hint = [("LAKESTS_TEST_LOGIN_HINT", "alice")];
+    let home = term.home.path().to_path_buf();
+
+    let out = term
+        .run(&strs(&login_args(&a, &cmd, &["-o", "token"])), &hint)
+        .await;
+    ok(&out);
+    let token_a = stdout(&out).trim().to_owned();
+    assert_eq!(
+        token_lakectl_sends(&home).as_deref(),
+        Some(token_a.as_str()),
+        "lakectl reads the new token"
+    );
+    let raw: Value =
+        serde_json::from_str(&std::fs::read_to_string(lakectl_cache_file(&home)).unwrap()).unwrap();
+    let exp = raw["expiration_time"].as_i64().unwrap();
+    assert!(
+        exp > SystemClock.now() + 3000,
+        "the token's own expiry: {raw}"
+    );
+    assert_eq!(
+        raw.as_object().unwrap().len(),
+        2,
+        "token and expiration_time: {raw}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&home.join(".lakectl/cache")), 0o700);
+        assert_eq!(mode(&lakectl_cache_file(&home)), 0o600);
+    }
+    // What lakectl sends, the server accepts.
+    let resp = current_user(&a.sts, &token_lakectl_sends(&home).unwrap()).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.json::<Value>().await.unwrap()["user"]["id"], "alice");
+
+    // A second server: its token replaces the first one's, and the terminal says so.
+    let out = term
+        .run(&strs(&login_args(&b, &cmd, &["-o", "token"])), &hint)
+        .await;
+    ok(&out);
+    let token_b = stdout(&out).trim().to_owned();
+    assert!(
+        stderr(&out).contains(&format!(
+            "held the token for {}; it now holds the token for {}",
+            a.sts, b.sts
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        token_lakectl_sends(&home).as_deref(),
+        Some(token_b.as_str())
+    );
+
+    // Logging out of the first server leaves the second one's token in place.
+    let out = term.run(&["logout", "--endpoint", &a.sts], &[]).await;
+    ok(&out);
+    assert!(!stderr(&out).contains("removed too"), "{}", stderr(&out));
+    assert_eq!(
+        token_lakectl_sends(&home).as_deref(),
+        Some(token_b.as_str())
+    );
+    // Logging out of the second removes it.
+    let out = term.run(&["logout", "--endpoint", &b.sts], &[]).await;
+    ok(&out);
+    assert!(
+        stderr(&out).contains("lakectl's token cache held that token: it is removed too."),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!lakectl_cache_file(&home).exists());
+
+    // --no-lakectl-cache: lakectl's cache is left alone.
+    let out = term
+        .run(
+            &strs(&login_args(
+                &a,
+                &cmd,
+                &["-o", "token", "--no-lakectl-cache"],
+            )),
+            &hint,
+        )
+        .await;
+    ok(&out);
+    assert!(!lakectl_cache_file(&home).exists());
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exec_runs_the_python_sdk_with_the_token_and_returns_its_exit_code() {
+    let sys = System::with_dev_idp("state", false).await;
+    let term = Terminal::new();
+    let cmd = follow_command();
+    let hint = [("LAKESTS_TEST_LOGIN_HINT", "alice")];
+    let py = python().display().to_string();
+    let script = "import lakefs\n\
+                  print(lakefs.Client().sdk_client.auth_api.get_current_user().user.id)\n\
+                  raise SystemExit(3)";
+    let args = login_args(&sys, &cmd, &["--exec", "--", &py, "-c", script]);
+    let out = term
+        .run(
+            &strs(&args),
+            &[
+                hint[0],
+                ("LAKECTL_CONFIG_FILE", "/nonexistent/lakectl.yaml"),
+            ],
+        )
+        .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "alice\n",
+        "only the command's output: {}",
+        stderr(&out)
+    );
+    assert_eq!(term.opens(), 1);
+
+    // Again: the cached token, no browser; a shell sees both variables.
+    let args = login_args(
+        &sys,
+        &cmd,
+        &[
+            "--exec",
+            "--",
+            "sh",
+            "-c",
+            "printf '%s %s' \"$LAKECTL_SERVER_ENDPOINT_URL\" \"${#LAKECTL_CREDENTIALS_SESSION_TOKEN}\"; exit 0",
+        ],
+    );
+    let out = term.run(&strs(&args), &hint).await;
+    ok(&out);
+    let printed = stdout(&out);
+    let (endpoint, len) = printed.split_once(' ').unwrap();
+    assert_eq!(endpoint, sys.sts);
+    assert!(len.parse::<usize>().unwrap() > 100, "{printed}");
+    assert_eq!(term.opens(), 1, "the cached token answers at once");
+
+    // A command that cannot run is an error of lakests.
+    let args = login_args(&sys, &cmd, &["--exec", "--", "/nonexistent/cmd"]);
+    let line = error_line(&term.run(&strs(&args), &hint).await);
+    assert!(
+        line.starts_with("error: cannot run \"/nonexistent/cmd\": "),
+        "{line}"
+    );
+    sys.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_close_to_expiry_is_renewed_and_a_valid_one_answers_at_once() {
+    let sys = System::with_dev_idp("state", false).await;
+    let term = Terminal::new();
+    let cmd = follow_command();
+    let hint = [("LAKESTS_TEST_LOGIN_HINT", "alice")];
+    // A two-minute token.
+    let out = term
+        .run(
+            &strs(&login_args(&sys, &cmd, &["-o", "token", "--ttl", "2m"])),
+            &hint,
+        )
+        .await;
+    ok(&out);
+    let short = stdout(&out).trim().to_owned();
+    assert_eq!(term.opens(), 1);
+
+    // Asking for at least one minute of validity: the cached token answers, no browser.
+    let out = term
+        .run(
+            &strs(&login_args(
+                &sys,
+                &cmd,
+                &["-o", "token", "--min-validity", "1m"],
+            )),
+            &hint,
+        )
+        .await;
+    ok(&out);
+    assert_eq!(stdout(&out).trim(), short);
+    assert_eq!(term.opens(), 1);
+
+    // By default (5 minutes), two minutes left is too close to expiry: a new sign-in.
+    let out = term
+        .run(&strs(&login_args(&sys, &cmd, &["-o", "token"])), &hint)
+        .await;
+    ok(&out);
+    assert_ne!(stdout(&out).trim(), short);
+    assert_eq!(term.opens(), 2);
+    assert!(stderr(&out).contains("Logged in to"), "{}", stderr(&out));
+    sys.shutdown().await;
+}
+
+// ---- each refused login gets its own message, from the server's stable reason ----
+
+/// Logs alice in against `sys` with the redirect follower and returns the error line.
+async fn refused_login_line(sys: &System, env: &[(&str, &str)]) -> String {
+    let term = Terminal::new();
+    let cmd = follow_command();
+    let mut all = vec![("LAKESTS_TEST_LOGIN_HINT", "alice")];
+    all.extend_from_slice(env);
+    let out = term.run(&strs(&login_args(sys, &cmd, &[])), &all).await;
+    let line = error_line(&out);
+    let page = term.callback_page();
+    assert_eq!(page["title"], "Sign-in failed", "{page}");
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_a_replayed_code_says_the_code_was_already_used() {
+    let sys = System::with_dev_idp("state", false).await;
+    // The "browser" redeems the code itself before handing it to lakests (a code thief).
+    let line = refused_login_line(&sys, &[("LAKESTS_TEST_REDEEM_FIRST_AT", &sys.sts)]).await;
+    assert!(
+        line.starts_with("error: the identity provider refused the sign-in code ("),
+        "{line}"
+    );
+    assert!(
+        line.contains("it was already used, had expired, or was issued for another redirect; run lakests login again"),
+        "{line}"
+    );
+    sys.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_a_claim_rule_says_which_claim_and_to_ask_for_access() {
+    let sys = System::with_dev_idp_and("state", false, |doc| {
+        doc["auth"]["cookie_auth_verification"] =
+            json!({"validate_id_token_claims": {"email": "someone-else@example.com"}});
+    })
+    .await;
+    let line = refused_login_line(&sys, &[]).await;
+    assert!(
+        line.starts_with(
+            "error: your identity does not meet the server's claim rules (claim \"email\" is missing or does not have the required value)"
+        ),
+        "{line}"
+    );
+    assert!(
+        line.contains("ask your lakeFS administrator for access"),
+        "{line}"
+    );
+    sys.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_a_provider_claim_rule_is_a_claim_rule_too() {
+    let sys = System::with_dev_idp_and("state", false, |doc| {
+        doc["authenticator"]["providers"][0]["required_claims"] = json!({"email": "x@example.com"});
+    })
+    .await;
+    let line = refused_login_line(&sys, &[]).await;
+    assert!(
+        line.starts_with(
+            "error: your identity does not meet the server's claim rules (the identity does not satisfy the required claim \"email\")"
+        ),
+        "{line}"
+    );
+    sys.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failure_a_bad_id_token_says_it_is_a_configuration_problem() {
+    let sys = System::with_dev_idp_and("state", false, |doc| {
+        doc["idp"]["faults"] = json!(["expired"]);
+    })
+    .await;
+    let line = refused_login_line(&sys, &[]).await;
+    assert!(
+        line.starts_with("error: the identity provider's ID token was refused ("),
+        "{line}"
+    );
+    assert!(
+        line.contains(
+            "ask your lakeFS administrator to check the authenticator's provider settings"
+        ),
+        "{line}"
+    );
+    sys.shutdown().await;
+}
+
+// ---- against lakeFS itself: a lakeFS stand-in in front of the lakests authenticator ----
+
+/// A stand-in for a lakeFS server — not lakeFS, which is not run by these tests — doing what
+/// lakeFS v1.84 does on the paths a data person's client touches (WIRE.md §2 and §4):
+///
+/// - `POST /api/v1/sts/login`: forwards `{code, state, redirect_uri}` (and `X-Request-ID`) to
+///   `{auth.authentication_api.endpoint}/sts/login`; the authenticator's 400 is a 400, its 401 a
+///   401 `Unauthorized`, its 409 and anything else a 500; then `validate_id_token_claims` (none
+///   here), `sub` required (401), the user found by its external id (404 `not found`), and an
+///   HS256 token `{jti, iss: "auth", sub, aud: "login", iat, exp}` keyed with the shared secret,
+///   for `ttl_seconds` clamped to 43200 (default 3600). lakeFS serves no
+///   `/.well-known/lakests-login` and no `sts/authorize`: neither does this.
+/// - `GET /api/v1/user` and `GET /api/v1/repositories` (a data route): a bearer token under
+///   lakeFS's rules (HS256/384/512, `exp` required and in the future, `aud` a string `login` or
+///   empty), whose `sub` is a user of the stand-in.
+struct LakefsStandIn {
+    base: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct StandInState {
+    authentication_api: String,
+    /// external id -> username
+    users: std::collections::HashMap<String, String>,
+    http: reqwest::Client,
+}
+
+fn lakefs_error(status: u16, message: &str) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    (
+        axum::http::StatusCode::from_u16(status).unwrap(),
+        axum::Json(json!({ "message": message })),
+    )
+        .into_response()
+}
+
+async fn standin_sts_login(
+    axum::extract::State(s): axum::extract::State<StandInState>,
+    axum::Json(body): axum::Json<Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    let forwarded = json!({
+        "code": body["code"], "state": body["state"], "redirect_uri": body["redirect_uri"],
+    });
+    let resp = match s
+        .http
+        .post(format!("{}/sts/login", s.authentication_api))
+        .header("X-Request-ID", "standin-request")
+        .json(&forwarded)
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(_) => return lakefs_error(500, "failed to authenticate user"),
+    };
+    match resp.status().as_u16() {
+        200 => {}
+        400 => return lakefs_error(400, "invalid request"),
+        401 => return lakefs_error(401, "Unauthorized"),
+        _ => return lakefs_error(500, "internal error"),
+    }
+    let claims: Value = resp.json().await.unwrap_or(Value::Null);
+    let Some(sub) = claims["claims"]["sub"].as_str() else {
+        return lakefs_error(401, "Unauthorized");
+    };
+    let Some(username) = s.users.get(sub) else {
+        return lakefs_error(404, "not found");
+    };
+    let ttl = body["ttl_seconds"].as_i64().unwrap_or(3600).min(43200);
+    let now = SystemClock.now();
+    let token = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"jti": format!("standin-{now}-{sub}"), "iss": "auth", "sub": username,
+                "aud": "login", "iat": now, "exp": now + ttl}),
+        &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+    )
+    .unwrap();
+    axum::Json(json!({"token": token, "token_expiration": now + ttl})).into_response()
+}
+
+/// The user of a request under lakeFS's token rules; `None` is lakeFS's 401.
+fn standin_user(s: &StandInState, headers: &axum::http::HeaderMap) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct LoginClaims {
+        #[serde(default)]
+        sub: String,
+        #[serde(default)]
+        aud: Option<String>,
+    }
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.algorithms = vec![
+        jsonwebtoken::Algorithm::HS256,
+        jsonwebtoken::Algorithm::HS384,
+        jsonwebtoken::Algorithm::HS512,
+    ];
+    v.required_spec_claims = ["exp".to_owned()].into();
+    v.validate_aud = false;
+    v.leeway = 0;
+    let claims = jsonwebtoken::decode::<LoginClaims>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(SECRET.as_bytes()),
+        &v,
+    )
+    .ok()?
+    .claims;
+    if !matches!(claims.aud.as_deref(), None | Some("login" | "")) {
+        return None;
+    }
+    s.users
+        .values()
+        .any(|u| u == &claims.sub)
+        .then_some(claims.sub)
+}
+
+async fn standin_user_route(
+    axum::extract::State(s): axum::extract::State<StandInState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match standin_user(&s, &headers) {
+        Some(u) => axum::Json(json!({"user": {"id": u, "creation_date": 1_700_000_000i64,
+                                            "friendly_name": u}}))
+        .into_response(),
+        None => lakefs_error(401, "error authenticating request"),
+    }
+}
+
+async fn standin_repositories(
+    axum::extract::State(s): axum::extract::State<StandInState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    match standin_user(&s, &headers) {
+        Some(_) => axum::Json(json!({
+            "pagination": {"has_more": false, "next_offset": "", "results": 1, "max_per_page": 1000},
+            "results": [{"id": "example-repo", "creation_date": 1_700_000_000i64,
+                         "default_branch": "main", "storage_namespace": "local://example-repo"}],
+        }))
+        .into_response(),
+        None => lakefs_error(401, "error authenticating request"),
+    }
+}
+
+impl LakefsStandIn {
+    /// A stand-in whose authenticator is `authentication_api` (ending in `/api/v1`) and whose
+    /// users are `(external id, username)`.
+    async fn start(authentication_api: String, users: &[(&str, &str)]) -> LakefsStandIn {
+        let state = StandInState {
+            authentication_api,
+            users: users
+                .iter()
+                .map(|(e, u)| ((*e).to_owned(), (*u).to_owned()))
+                .collect(),
+            http: reqwest::Client::builder().no_proxy().build().unwrap(),
+        };
+        let app = axum::Router::new()
+            .route("/api/v1/sts/login", axum::routing::post(standin_sts_login))
+            .route("/api/v1/user", axum::routing::get(standin_user_route))
+            .route(
+                "/api/v1/repositories",
+                axum::routing::get(standin_repositories),
+            )
+            .fallback(|| async { lakefs_error(404, "path not found") })
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.unwrap();
+        });
+        LakefsStandIn { base, task }
+    }
+}
+
+impl Drop for LakefsStandIn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// The lakests authenticator and development IdP with no STS role (lakeFS plays it), as in
+/// front of lakeFS OSS or Enterprise; returns the system and the authenticator's URL.
+async fn authenticator_only(pkce: &'static str) -> (System, String) {
+    let idp_port = free_port();
+    let callback_port = free_port();
+    let issuer = format!("http://127.0.0.1:{idp_port}");
+    let callback = format!("http://127.0.0.1:{callback_port}/callback");
+    let dir = tempfile::tempdir().unwrap();
+    let doc = json!({
+        "data_dir": dir.path(),
+        "logging": {"level": "warn"},
+        "authenticator": {
+            "listen_address": "127.0.0.1:0",
+            "providers": [{
+                "name": "test", "issuer": issuer, "client_id": CLIENT_ID,
+                "scopes": ["openid", "email", "profile"], "redirect_uris": [callback],
+                "pkce": pkce,
+            }],
+        },
+        "idp": {
+            "enabled": true, "listen_address": format!("127.0.0.1:{idp_port}"), "issuer": issuer,
+            "interactive": false,
+            "users": [
+                {"sub": "alice", "email": "alice@example.com", "name": "Alice"},
+                {"sub": "carol", "email": "carol@example.com", "name": "Carol"},
+            ],
+            "clients": [{"client_id": CLIENT_ID, "redirect_uris": [callback]}],
+        },
+    });
+    let config = Config::from_sources(Some(&doc.to_string()), Vec::new())
+        .unwrap_or_else(|e| panic!("test configuration: {e}"));
+    let app = lakests_server::Application::build(config).await.unwrap();
+    assert!(app.sts_addr().is_none(), "no STS role: lakeFS plays it");
+    let authenticator = format!("http://{}", app.authenticator_addr().unwrap());
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = rx.await;
+    }));
+    let sys = System {
+        sts: String::new(),
+        callback_port,
+        stop: Some(tx),
+        task: Some(task),
+        _dir: dir,
+    };
+    (sys, authenticator)
+}
+
+/// Runs the real `lakefs` SDK's data call (list repositories) with the env block `eval`ed.
+fn python_sdk_repositories_from_env_block(block: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg("eval \"$1\"; exec \"$2\" -c \"$3\"")
+        .arg("sh")
+        .arg(block)
+        .arg(python())
+        .arg(
+            "import lakefs\n\
+             print(','.join(r.id for r in lakefs.repositories()))",
+        )
+        .env("LAKECTL_CONFIG_FILE", "/nonexistent/lakectl.yaml")
+        .env_remove("LAKECTL_SERVER_ENDPOINT_URL")
+        .env_remove("LAKECTL_CREDENTIALS_SESSION_TOKEN")
+        .env_remove("LAKECTL_CREDENTIALS_ACCESS_KEY_ID")
+        .env_remove("LAKECTL_CREDENTIALS_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the lakefs SDK failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+async fn login_against_lakefs_standin(pkce: &'static str) {
+    let (sys, authenticator) = authenticator_only(pkce).await;
+    let lakefs =
+        LakefsStandIn::start(format!("{authenticator}/api/v1"), &[("alice", "alice")]).await;
+    let term = Terminal::new();
+    let cmd = follow_command();
+    let port = sys.callback_port.to_string();
+
+    // lakeFS publishes no discovery document: the error says what to pass.
+    let out = term
+        .run(
+            &[
+                "login",
+                "--endpoint",
+                &lakefs.base,
+                "--port",
+                &port,
+                "--browser-command",
+                &cmd,
+            ],
+            &[("LAKESTS_TEST_LOGIN_HINT", "alice")],
+        )
+        .await;
+    let line = error_line(&out);
+    assert!(line.contains("pass --authenticator URL"), "{line}");
+
+    // --authenticator: the provider from the authenticator, the code to lakeFS's sts/login.
+    let out = term
+        .run(
+            &[
+                "login",
+                "--endpoint",
+                &lakefs.base,
+                "--authenticator",
+                &authenticator,
+                "--port",
+                &port,
+                "--browser-command",
+                &cmd,
+            ],
+            &[("LAKESTS_TEST_LOGIN_HINT", "alice")],
+        )
+        .await;
+    ok(&out);
+    let (endpoint, token) = env_block(&out);
+    assert_eq!(endpoint, lakefs.base, "the exported endpoint is lakeFS's");
+    assert!(!token.is_empty());
+    // The real SDK's data call through lakeFS succeeds with the exported env.
+    assert_eq!(
+        python_sdk_repositories_from_env_block(&stdout(&out)),
+        "example-repo"
+    );
+    assert_eq!(python_sdk_user_from_env_block(&stdout(&out)), "alice");
+    // lakectl's cache holds the same token, which the stand-in accepts.
+    assert_eq!(
+        token_lakectl_sends(term.home.path()).as_deref(),
+        Some(token.as_str())
+    );
+    sys.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_against_a_lakefs_standin_in_state_mode_exports_lakefs_and_the_sdk_lists_repositories()
+ {
+    login_against_lakefs_standin("state").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_against_a_lakefs_standin_in_session_mode_starts_at_the_authenticator() {
+    login_against_lakefs_standin("session").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_set_once_makes_login_endpoint_work_against_lakefs() {
+    let (sys, authenticator) = authenticator_only("session").await;
+    let lakefs =
+        LakefsStandIn::start(format!("{authenticator}/api/v1"), &[("alice", "alice")]).await;
+    let term = Terminal::new();
+    let cmd = follow_command();
+    let dir = term.config_home().join("lakests");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("login.yaml"),
+        format!(
+            "profiles:\n  standin:\n    endpoint: {}/api/v1/\n    authenticator: {authenticator}\n    \
+             ttl: 2h\n    ports: [{}]\n",
+            lakefs.base, sys.callback_port
+        ),
+    )
+    .unwrap();
+    let hint = [("LAKESTS_TEST_LOGIN_HINT", "alice")];
+
+    // By endpoint: the profile with that endpoint applies.
+    let out = term
+        .run(
+            &[
+                "login",
+                "--endpoint",
+                &lakefs.base,
+                "-o",
+                "json",
+                "--browser-command",
+                &cmd,
+            ],
+            &hint,
+        )
+        .await;
+    ok(&out);
+    let j: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(j["endpoint"], lakefs.base);
+    assert_eq!(j["username"], "alice");
+    let ttl = j["token_expiration"].as_i64().unwrap() - SystemClock.now();
+    assert!((7100..=7200).contains(&ttl), "the profile's ttl: {ttl}");
+
+    // By name, without an endpoint: the profile's endpoint; the cached token answers.
+    let out = term
+        .run(
+            &["login", "--profile", "standin", "--browser-command", &cmd],
+            &hint,
+        )
+        .await;
+    ok(&out);
+    assert_eq!(env_block(&out).0, lakefs.base);
+    assert_eq!(
+        python_sdk_repositories_from_env_block(&stdout(&out)),
+        "example-repo"
+    );
+    assert_eq!(term.opens(), 1);
+
+    // An unknown profile is named with the known ones.
+    let line = error_line(&term.run(&["login", "--profile", "nope"], &[]).await);
+    assert!(line.contains("no login profile named \"nope\""), "{line}");
+    assert!(line.contains("(profiles: standin)"), "{line}");
+    sys.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lakefs_refusals_without_a_reason_get_lakefs_specific_messages() {
+    let (sys, authenticator) = authenticator_only("state").await;
+    // carol signs in but has no lakeFS user: lakeFS answers 404.
+    let lakefs =
+        LakefsStandIn::start(format!("{authenticator}/api/v1"), &[("alice", "alice")]).await;
+    let term = Terminal::new();
+    let cmd = follow_command();
+    let port = sys.callback_port.to_string();
+    let args = [
+        "login",
+        "--endpoint",
+        &lakefs.base,
+        "--authenticator",
+        &authenticator,
+        "--port",
+        &port,
+        "--browser-command",
+        &cmd,
+    ];
+    let line = error_line(
+        &term
+            .run(&args, &[("LAKESTS_TEST_LOGIN_HINT", "carol")])
+            .await,
+    );
+    assert!(
+        line.starts_with(&format!(
+            "error: the lakeFS server at {} answered 404 to the login (not found): lakeFS answers \
+             this when no lakeFS user has your identity's external id",
+            lakefs.base
+        )),
+        "{line}"
+    );
+
+    // A replayed code: the authenticator's 401 reaches the client as lakeFS's bare 401.
+    let line = error_line(
+        &term
+            .run(
+                &args,
+                &[
+                    ("LAKESTS_TEST_LOGIN_HINT", "alice"),
+                    ("LAKESTS_TEST_REDEEM_FIRST_AT", &lakefs.base),
+                ],
+            )
+            .await,
+    );
+    assert!(
+        line.starts_with(&format!(
+            "error: the lakeFS server at {} refused the login (401: Unauthorized) without saying why",
+            lakefs.base
+        )),
+        "{line}"
     );
     sys.shutdown().await;
 }

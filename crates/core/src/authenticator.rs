@@ -25,7 +25,7 @@ pub enum AuthenticatorError {
     InvalidRequest(String),
     /// The login is refused: bad or replayed code, invalid ID token, claim rules (HTTP 401).
     #[error("{0}")]
-    Unauthorized(String),
+    Unauthorized(crate::Refusal),
     /// The authenticator answered 409.
     #[error("{0}")]
     Conflict(String),

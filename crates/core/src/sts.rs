@@ -11,6 +11,7 @@ use crate::authenticator::{Authenticator, AuthenticatorError, RequestContext};
 use crate::cache::UserCache;
 use crate::claims::{self, Claims};
 use crate::clock::Clock;
+use crate::reason::{Reason, Refusal};
 use crate::store::{LoginAudit, LoginOutcome, Store, StoreError, UserRecord};
 use crate::token::{TokenError, TokenIssuer};
 use crate::user::check_name;
@@ -80,9 +81,9 @@ pub enum StsError {
     /// 400.
     #[error("{0}")]
     InvalidRequest(String),
-    /// 401.
+    /// 401, with its stable reason.
     #[error("{0}")]
-    Unauthorized(String),
+    Unauthorized(Refusal),
     /// 409 (passed through from the authenticator).
     #[error("{0}")]
     Conflict(String),
@@ -224,8 +225,9 @@ impl StsService {
 
         // 2. validate_id_token_claims.
         if let Some(name) = claims::first_mismatch(&claims, &self.policy.required_claims) {
-            return Err(StsError::Unauthorized(format!(
-                "claim {name:?} is missing or does not have the required value"
+            return Err(StsError::Unauthorized(Refusal::new(
+                Reason::ClaimRule,
+                format!("claim {name:?} is missing or does not have the required value"),
             )));
         }
 
@@ -233,9 +235,10 @@ impl StsService {
         let sub = match claims.get("sub") {
             Some(s) if !s.is_empty() => s.clone(),
             _ => {
-                return Err(StsError::Unauthorized(
-                    "the ID token has no sub claim".into(),
-                ));
+                return Err(StsError::Unauthorized(Refusal::new(
+                    Reason::SubjectMissing,
+                    "the ID token has no sub claim",
+                )));
             }
         };
         // The remote authenticator may not be ours: refuse what ours refuses.
@@ -310,18 +313,26 @@ impl StsService {
 
     async fn provision(&self, sub: &str, claims: &Claims) -> Result<UserRecord, StsError> {
         let Some(p) = &self.policy.provisioning else {
-            return Err(StsError::Unauthorized(
-                "no user is mapped to this identity".into(),
-            ));
+            return Err(StsError::Unauthorized(Refusal::new(
+                Reason::NoUserMapped,
+                "no user is mapped to this identity",
+            )));
         };
         let username = claims.get(&p.username_claim).cloned().ok_or_else(|| {
-            StsError::Unauthorized(format!(
-                "cannot create a user: the ID token has no {:?} claim",
-                p.username_claim
+            StsError::Unauthorized(Refusal::new(
+                Reason::CannotProvision,
+                format!(
+                    "cannot create a user: the ID token has no {:?} claim",
+                    p.username_claim
+                ),
             ))
         })?;
-        check_name("username", &username)
-            .map_err(|e| StsError::Unauthorized(format!("cannot create a user: {e}")))?;
+        check_name("username", &username).map_err(|e| {
+            StsError::Unauthorized(Refusal::new(
+                Reason::CannotProvision,
+                format!("cannot create a user: {e}"),
+            ))
+        })?;
         let mut groups = match p.initial_groups_claim.as_ref().and_then(|c| claims.get(c)) {
             Some(v) => claims::split_groups(v),
             None => p.default_initial_groups.clone(),
@@ -350,9 +361,10 @@ impl StsService {
             Err(StoreError::AlreadyExists(_)) => {
                 match self.store.find_user_by_external_id(sub).await? {
                     Some(existing) => Ok(existing),
-                    None => Err(StsError::Unauthorized(
-                        "cannot create a user: the username is taken by another identity".into(),
-                    )),
+                    None => Err(StsError::Unauthorized(Refusal::new(
+                        Reason::CannotProvision,
+                        "cannot create a user: the username is taken by another identity",
+                    ))),
                 }
             }
             Err(e) => Err(e.into()),

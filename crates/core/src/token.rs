@@ -23,9 +23,10 @@ pub struct TokenClaims {
     pub iss: Option<String>,
     /// The username.
     pub sub: String,
-    /// [`AUDIENCE`]; lakeFS accepts a token without it.
+    /// [`AUDIENCE`]. As in lakeFS (`pkg/auth/token.go`, `LoginClaims.Audience string`): one
+    /// string, `login` or empty, or absent; an array is not a lakeFS login token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub aud: Option<Audience>,
+    pub aud: Option<String>,
     /// Issued at, Unix seconds (0 when absent).
     #[serde(default)]
     pub iat: i64,
@@ -34,25 +35,6 @@ pub struct TokenClaims {
     pub nbf: Option<i64>,
     /// Expiry, Unix seconds; required.
     pub exp: i64,
-}
-
-/// `aud` as JWT allows it: one string or several.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Audience {
-    /// A single audience.
-    One(String),
-    /// Several audiences.
-    Many(Vec<String>),
-}
-
-impl Audience {
-    fn contains(&self, want: &str) -> bool {
-        match self {
-            Audience::One(a) => a == want,
-            Audience::Many(v) => v.iter().any(|a| a == want),
-        }
-    }
 }
 
 /// Why a bearer token was refused. The messages are safe to send to the client.
@@ -64,7 +46,7 @@ pub enum TokenError {
     /// `exp` is in the past.
     #[error("token expired")]
     Expired,
-    /// `aud` is present and is not "login".
+    /// `aud` is a string other than "login" and "".
     #[error("token audience is not accepted")]
     WrongAudience,
     /// `iat` or `nbf` is further in the future than [`CLOCK_SKEW_SECONDS`].
@@ -109,7 +91,7 @@ impl TokenIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
             iss: Some(ISSUER.to_owned()),
             sub: username.to_owned(),
-            aud: Some(Audience::One(AUDIENCE.to_owned())),
+            aud: Some(AUDIENCE.to_owned()),
             iat: now,
             nbf: None,
             exp: now.saturating_add(ttl_seconds),
@@ -120,8 +102,9 @@ impl TokenIssuer {
     }
 
     /// Verifies a token the way lakeFS does: HS256/384/512 only, a valid signature, `exp`
-    /// required and in the future at `now`, `aud` absent or "login", `sub` present; and,
-    /// stricter than lakeFS, `iat` and `nbf` not beyond [`CLOCK_SKEW_SECONDS`] in the future.
+    /// required and in the future at `now`, `aud` a string "login" or "" (or absent; an array
+    /// does not decode, as in lakeFS), `sub` present; and, stricter than lakeFS, `iat` and
+    /// `nbf` not beyond [`CLOCK_SKEW_SECONDS`] in the future.
     pub fn verify(&self, token: &str, now: i64) -> Result<TokenClaims, TokenError> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.algorithms = vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512];
@@ -142,7 +125,8 @@ impl TokenIssuer {
             return Err(TokenError::NotYetValid);
         }
         if let Some(aud) = &claims.aud
-            && !aud.contains(AUDIENCE)
+            && aud != AUDIENCE
+            && !aud.is_empty()
         {
             return Err(TokenError::WrongAudience);
         }
@@ -191,7 +175,7 @@ mod tests {
         assert_eq!(claims.iss.as_deref(), Some("auth"));
         let got = t.verify(&token, 1_001).unwrap();
         assert_eq!(got.sub, "alice");
-        assert_eq!(got.aud, Some(Audience::One("login".into())));
+        assert_eq!(got.aud.as_deref(), Some("login"));
         // The header is exactly lakeFS's.
         let header = token.split('.').next().unwrap();
         assert_eq!(header, b64url(br#"{"typ":"JWT","alg":"HS256"}"#));
@@ -211,7 +195,7 @@ mod tests {
             jti: "x".into(),
             iss: Some("auth".into()),
             sub: "alice".into(),
-            aud: Some(Audience::One("other".into())),
+            aud: Some("other".into()),
             iat: 1_000,
             nbf: None,
             exp: 2_000,
@@ -223,6 +207,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(t.verify(&forged, 1_001), Err(TokenError::WrongAudience));
+    }
+
+    #[test]
+    fn aud_follows_lakefs_a_string_login_or_empty_never_an_array() {
+        let t = issuer("k");
+        let sign = |claims: serde_json::Value| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"k"),
+            )
+            .unwrap()
+        };
+        let ok = |aud: serde_json::Value| {
+            t.verify(
+                &sign(serde_json::json!({"sub": "bob", "exp": 50, "aud": aud})),
+                10,
+            )
+        };
+        assert_eq!(ok(serde_json::json!("login")).unwrap().sub, "bob");
+        assert_eq!(ok(serde_json::json!("")).unwrap().sub, "bob");
+        assert_eq!(ok(serde_json::Value::Null).unwrap().sub, "bob");
+        assert_eq!(
+            ok(serde_json::json!("Login")),
+            Err(TokenError::WrongAudience)
+        );
+        // jwt allows an array; lakeFS's LoginClaims.Audience is a string, so it does not decode.
+        assert_eq!(ok(serde_json::json!(["login"])), Err(TokenError::Invalid));
+        assert_eq!(ok(serde_json::json!([])), Err(TokenError::Invalid));
     }
 
     #[test]

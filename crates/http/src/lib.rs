@@ -33,6 +33,8 @@ pub struct ApiError {
     pub status: StatusCode,
     /// Client-safe message.
     pub message: String,
+    /// A stable reason code (refused logins).
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -41,7 +43,15 @@ impl ApiError {
         Self {
             status,
             message: message.into(),
+            reason: None,
         }
+    }
+
+    /// The same error with a stable reason code in its body.
+    #[must_use]
+    pub fn with_reason(mut self, reason: &'static str) -> Self {
+        self.reason = Some(reason);
+        self
     }
 
     /// 400.
@@ -62,7 +72,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(ErrorBody::new(self.message))).into_response()
+        let mut body = ErrorBody::new(self.message);
+        body.reason = self.reason.map(str::to_owned);
+        (self.status, axum::Json(body)).into_response()
     }
 }
 

@@ -64,7 +64,13 @@ pub trait TokenCache: Send + Sync {
     fn remove(&self, endpoint: &Endpoint) -> Result<bool, LoginError>;
     /// Takes the per-endpoint login lock without waiting; `None` when another login holds it.
     fn try_lock(&self, endpoint: &Endpoint) -> Result<Option<CacheLock>, LoginError>;
+    /// The endpoint whose cached token is `token`, if any (to name the server whose token
+    /// lakectl's single-server cache held).
+    fn endpoint_holding(&self, token: &str) -> Result<Option<String>, LoginError>;
 }
+
+/// At most this many cache files are looked at when searching for a token.
+const MAX_FILES_SEARCHED: usize = 1000;
 
 /// The file-backed cache.
 #[derive(Debug, Clone)]
@@ -199,6 +205,42 @@ impl TokenCache for FileTokenCache {
                 cause: e.to_string(),
             }),
         }
+    }
+
+    fn endpoint_holding(&self, token: &str) -> Result<Option<String>, LoginError> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(LoginError::Cache {
+                    path: self.dir.clone(),
+                    cause: e.to_string(),
+                });
+            }
+        };
+        for entry in entries.flatten().take(MAX_FILES_SEARCHED) {
+            let path = entry.path();
+            if path.extension().is_none_or(|x| x != "json") {
+                continue;
+            }
+            let Ok(file) = File::open(&path) else {
+                continue;
+            };
+            let mut text = String::new();
+            if file
+                .take(MAX_CACHE_FILE_BYTES)
+                .read_to_string(&mut text)
+                .is_err()
+            {
+                continue;
+            }
+            if let Ok(t) = serde_json::from_str::<CachedToken>(&text)
+                && t.token.expose() == token
+            {
+                return Ok(Some(t.endpoint));
+            }
+        }
+        Ok(None)
     }
 
     fn try_lock(&self, endpoint: &Endpoint) -> Result<Option<CacheLock>, LoginError> {

@@ -8,6 +8,7 @@ use lakests_api::{
     AuthenticationToken, AuthorizeRequest, AuthorizeResponse, CurrentUser, ErrorBody,
     LoginDiscovery, StsAuthRequest, User,
 };
+use lakests_core::Reason;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
@@ -299,10 +300,7 @@ impl ServerClient {
                     })?;
                 Ok((token, a.granted_ttl))
             }
-            401 => Err(LoginError::NoUserMapped {
-                message: error_message(&a),
-            }),
-            status => Err(refused(endpoint, "the login", status, &a)),
+            status => Err(login_refusal(endpoint, status, &a)),
         }
     }
 
@@ -338,6 +336,43 @@ impl ServerClient {
             }),
             status => Err(refused(endpoint, "the current-user request", status, &a)),
         }
+    }
+}
+
+/// The error of a refused `sts/login`: from the stable `reason` a lakests server names, else
+/// from what a lakeFS server's status means.
+fn login_refusal(endpoint: &Endpoint, status: u16, a: &Answer) -> LoginError {
+    let message = error_message(a);
+    let reason = serde_json::from_slice::<ErrorBody>(&a.body)
+        .ok()
+        .and_then(|b| b.reason)
+        .and_then(|r| Reason::parse(&r));
+    let ep = endpoint.to_string();
+    match (status, reason) {
+        (401, Some(Reason::NoUserMapped)) => LoginError::NoUserMapped { message },
+        (401, Some(Reason::CodeRejected)) => LoginError::CodeRejected { message },
+        (401, Some(Reason::SessionUnknown)) => LoginError::SessionUnknown { message },
+        (401, Some(Reason::IdTokenInvalid)) => LoginError::IdTokenInvalid { message },
+        (401, Some(Reason::ClaimRule)) => LoginError::ClaimRule { message },
+        (401, Some(Reason::SubjectMissing)) => LoginError::SubjectMissing { message },
+        (401, Some(Reason::CannotProvision)) => LoginError::CannotProvision { message },
+        (401, _) => LoginError::LoginRefused {
+            endpoint: ep,
+            message,
+        },
+        (404, _) => LoginError::LoginNotFound {
+            endpoint: ep,
+            message,
+        },
+        (500, _) => LoginError::LoginFailed {
+            endpoint: ep,
+            message,
+        },
+        (501, _) => LoginError::LoginNotImplemented {
+            endpoint: ep,
+            message,
+        },
+        _ => refused(endpoint, "the login", status, a),
     }
 }
 

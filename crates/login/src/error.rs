@@ -38,12 +38,23 @@ pub enum LoginError {
     /// The server has no login discovery document and no flags describe the provider.
     #[error(
         "the server at {endpoint} publishes no login discovery document (/.well-known/lakests-login): \
-         it is not a lakests server, or its authenticator is remote; pass --issuer and --client-id \
+         it is a lakeFS, or its authenticator is remote; pass --authenticator URL (the lakests \
+         authenticator, which publishes it) or --profile NAME, or pass --issuer and --client-id \
          (and --scope) to log in against it"
     )]
     NoDiscovery {
         /// The endpoint.
         endpoint: String,
+    },
+    /// `--authenticator URL` names a server without the discovery document.
+    #[error(
+        "the authenticator at {authenticator} publishes no login discovery document \
+         (/.well-known/lakests-login): give the URL of the lakests authenticator role \
+         (authenticator.listen_address), not of lakeFS"
+    )]
+    NoAuthenticatorDiscovery {
+        /// The authenticator URL.
+        authenticator: String,
     },
     /// Discovery asks for a PKCE mode this client does not know.
     #[error("the server asks for PKCE mode {0:?}, which this lakests does not support")]
@@ -114,9 +125,126 @@ pub enum LoginError {
         /// The `iss` of the response.
         got: String,
     },
-    /// `POST /api/v1/sts/login` answered 401.
-    #[error("no lakeFS user is mapped to your identity (the server answered 401: {message})")]
+    /// `POST /api/v1/sts/login`: no user has the identity's external id (reason
+    /// `no_user_mapped`).
+    #[error(
+        "no lakeFS user is mapped to your identity (the server answered 401: {message}): ask your \
+         lakeFS administrator to create one for you (lakests users add NAME --external-id \
+         <your sub>) or to turn on automatic user creation"
+    )]
     NoUserMapped {
+        /// The server's message.
+        message: String,
+    },
+    /// The identity provider refused the code (reason `code_rejected`): a replay, an expired
+    /// code, or one issued for another redirect URI or verifier.
+    #[error(
+        "the identity provider refused the sign-in code ({message}): it was already used, had \
+         expired, or was issued for another redirect; run lakests login again. If this keeps \
+         happening, something else redeems your codes first: check the browser extensions and \
+         proxies that can see the callback URL"
+    )]
+    CodeRejected {
+        /// The server's message.
+        message: String,
+    },
+    /// A session-mode login the server no longer knows (reason `session_unknown`).
+    #[error(
+        "the server no longer knows this login session ({message}): it expired or was already \
+         used; run lakests login again and finish the sign-in sooner"
+    )]
+    SessionUnknown {
+        /// The server's message.
+        message: String,
+    },
+    /// The ID token failed validation (reason `id_token_invalid`).
+    #[error(
+        "the identity provider's ID token was refused ({message}): the authenticator and the \
+         identity provider disagree (issuer, client id, signing keys or clocks); ask your lakeFS \
+         administrator to check the authenticator's provider settings and log"
+    )]
+    IdTokenInvalid {
+        /// The server's message.
+        message: String,
+    },
+    /// A claim rule refused the identity (reason `claim_rule`).
+    #[error(
+        "your identity does not meet the server's claim rules ({message}): you signed in, but \
+         this lakeFS admits only identities with that claim; ask your lakeFS administrator for \
+         access (or sign in as another identity with lakests login --force)"
+    )]
+    ClaimRule {
+        /// The server's message.
+        message: String,
+    },
+    /// The ID token has no `sub` (reason `subject_missing`).
+    #[error(
+        "the identity provider's ID token has no sub claim ({message}), so it names nobody; ask \
+         your lakeFS administrator to check the identity provider's client settings"
+    )]
+    SubjectMissing {
+        /// The server's message.
+        message: String,
+    },
+    /// Automatic user creation failed (reason `cannot_provision`).
+    #[error(
+        "you have no lakeFS user yet and the server could not create one ({message}); ask your \
+         lakeFS administrator to create it"
+    )]
+    CannotProvision {
+        /// The server's message.
+        message: String,
+    },
+    /// A 401 that names no reason: a lakeFS server (or an authenticator that is not lakests)
+    /// does not say why.
+    #[error(
+        "the lakeFS server at {endpoint} refused the login (401: {message}) without saying why: \
+         the identity provider may have refused the code (e.g. already used), the ID token may be \
+         invalid, or your identity may not meet lakeFS's validate_id_token_claims. Run lakests \
+         login again; if it fails again, ask your lakeFS administrator to check the logs of lakeFS \
+         and of its authenticator"
+    )]
+    LoginRefused {
+        /// The endpoint.
+        endpoint: String,
+        /// The server's message.
+        message: String,
+    },
+    /// lakeFS answered 404 to `sts/login`: what lakeFS says when no user has the external id,
+    /// and also what any server says without that route.
+    #[error(
+        "the lakeFS server at {endpoint} answered 404 to the login ({message}): lakeFS answers \
+         this when no lakeFS user has your identity's external id (ask your lakeFS administrator \
+         to create one), or the URL does not serve lakeFS's API (check --endpoint)"
+    )]
+    LoginNotFound {
+        /// The endpoint.
+        endpoint: String,
+        /// The server's message.
+        message: String,
+    },
+    /// lakeFS answered 501 to `sts/login`: it cannot look users up by external id.
+    #[error(
+        "the lakeFS server at {endpoint} cannot map identities to users (501: {message}): lakeFS \
+         needs an authorization service that answers external-id lookups (auth.api.endpoint, \
+         with auth.ui_config.rbac simplified or external); ask your lakeFS administrator"
+    )]
+    LoginNotImplemented {
+        /// The endpoint.
+        endpoint: String,
+        /// The server's message.
+        message: String,
+    },
+    /// lakeFS answered 500 to `sts/login`.
+    #[error(
+        "the lakeFS server at {endpoint} failed to complete the login (500: {message}): lakeFS \
+         answers this when its authenticator is unreachable or refuses a code as already used; \
+         run lakests login again, and if it persists ask your lakeFS administrator to check \
+         lakeFS's log"
+    )]
+    LoginFailed {
+        /// The endpoint.
+        endpoint: String,
         /// The server's message.
         message: String,
     },

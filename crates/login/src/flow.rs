@@ -24,16 +24,22 @@ use crate::secret::{AccessToken, AuthCode, OAuthState};
 
 /// Default overall timeout of a login.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-/// A cached token is reused only while it has more than this many seconds to live.
-pub const EXPIRY_MARGIN_SECONDS: i64 = 60;
+/// By default a cached token is reused only while it has more than this many seconds to live;
+/// closer to its expiry, `lakests login` signs in again.
+pub const DEFAULT_MIN_VALIDITY_SECONDS: i64 = 300;
 /// How often a waiting login checks whether the other one has finished.
 const LOCK_POLL: Duration = Duration::from_millis(200);
 
 /// Where the identity provider's facts come from.
 #[derive(Debug, Clone)]
 pub enum ProviderSource {
-    /// The server's `/.well-known/lakests-login` document.
+    /// The server's `/.well-known/lakests-login` document (lakests playing lakeFS, or a proxy
+    /// that routes it).
     Discover,
+    /// The `/.well-known/lakests-login` document of the lakests authenticator at this URL: for
+    /// a lakeFS endpoint, which does not serve it. Session-mode logins start at this
+    /// authenticator; the code still goes to the endpoint's `sts/login`.
+    Authenticator(Endpoint),
     /// Given on the command line, for a lakeFS without that document (PKCE `state` mode).
     Given {
         /// The issuer.
@@ -60,6 +66,8 @@ pub struct LoginOptions {
     pub timeout: Duration,
     /// Log in again even when a cached token is still valid.
     pub force: bool,
+    /// A cached token is reused only while it has more than this many seconds to live.
+    pub min_validity_seconds: i64,
 }
 
 impl LoginOptions {
@@ -72,6 +80,7 @@ impl LoginOptions {
             ttl_seconds: None,
             timeout: DEFAULT_TIMEOUT,
             force: false,
+            min_validity_seconds: DEFAULT_MIN_VALIDITY_SECONDS,
         }
     }
 }
@@ -176,6 +185,9 @@ struct Plan {
     /// Registered redirect URIs and whether loopback ports are free; `None` when unknown.
     registered: Option<(Vec<String>, bool)>,
     max_ttl_seconds: Option<i64>,
+    /// Where session-mode logins start (`POST /api/v1/sts/authorize`): the server that
+    /// published the discovery document.
+    authorize_at: Endpoint,
 }
 
 /// A browser sign-in that came back with a code; the browser still waits for its page.
@@ -223,7 +235,7 @@ impl Login {
         let ep = &opts.endpoint;
         if !opts.force
             && let Some(t) = self.cache.load(ep)?
-            && t.usable_at(self.clock.now(), EXPIRY_MARGIN_SECONDS)
+            && t.usable_at(self.clock.now(), opts.min_validity_seconds)
         {
             return Ok(LoginOutcome::Cached(t));
         }
@@ -234,7 +246,7 @@ impl Login {
         if waited
             && let Some(t) = self.cache.load(ep)?
             && (!opts.force || t.obtained_at >= started)
-            && t.usable_at(self.clock.now(), EXPIRY_MARGIN_SECONDS)
+            && t.usable_at(self.clock.now(), opts.min_validity_seconds)
         {
             return Ok(LoginOutcome::Cached(t));
         }
@@ -390,15 +402,28 @@ impl Login {
                 mode: PkceMode::State,
                 registered: None,
                 max_ttl_seconds: None,
+                authorize_at: opts.endpoint.clone(),
             }),
-            ProviderSource::Discover => {
+            ProviderSource::Discover | ProviderSource::Authenticator(_) => {
+                let (at, missing) = match &opts.provider {
+                    ProviderSource::Authenticator(a) => (
+                        a,
+                        LoginError::NoAuthenticatorDiscovery {
+                            authenticator: a.to_string(),
+                        },
+                    ),
+                    _ => (
+                        &opts.endpoint,
+                        LoginError::NoDiscovery {
+                            endpoint: opts.endpoint.to_string(),
+                        },
+                    ),
+                };
                 let d: LoginDiscovery = self
                     .client
-                    .discovery(&opts.endpoint, deadline, opts.timeout)
+                    .discovery(at, deadline, opts.timeout)
                     .await?
-                    .ok_or_else(|| LoginError::NoDiscovery {
-                        endpoint: opts.endpoint.to_string(),
-                    })?;
+                    .ok_or(missing)?;
                 let mode = match d.pkce.as_str() {
                     "state" => PkceMode::State,
                     "session" => PkceMode::Session,
@@ -415,6 +440,7 @@ impl Login {
                     mode,
                     registered: Some((d.redirect_uris, d.allow_loopback_any_port)),
                     max_ttl_seconds: Some(d.max_ttl_seconds),
+                    authorize_at: at.clone(),
                 })
             }
         }
@@ -501,7 +527,7 @@ impl Login {
                 let a = self
                     .client
                     .authorize(
-                        &opts.endpoint,
+                        &plan.authorize_at,
                         &plan.issuer,
                         &redirect_uri,
                         deadline,

@@ -16,6 +16,7 @@ pub mod client;
 pub mod endpoint;
 mod error;
 pub mod flow;
+pub mod lakectl;
 pub mod output;
 pub mod pkce;
 pub mod redirect;
@@ -31,4 +32,5 @@ pub use flow::{
     CodeGrant, DEFAULT_TIMEOUT, Login, LoginOptions, LoginOutcome, ProviderSource, Reporter,
     StderrReporter,
 };
+pub use lakectl::{LakectlSync, LakectlTokenFile};
 pub use output::OutputFormat;

@@ -136,7 +136,9 @@ async fn sts_login(State(s): State<Shared>, Json(body): Json<Value>) -> Response
     if !f.map_user {
         return (
             StatusCode::UNAUTHORIZED,
-            Json(json!({"message": "no user has external id alice-ext"})),
+            Json(
+                json!({"message": "no user has external id alice-ext", "reason": "no_user_mapped"}),
+            ),
         )
             .into_response();
     }
@@ -393,9 +395,11 @@ async fn an_idp_error_and_an_unmapped_user_are_reported() {
         f.map_user = false;
     }
     let e = s.login.login(&s.opts).await.unwrap_err();
-    assert_eq!(
-        e.to_string(),
-        "no lakeFS user is mapped to your identity (the server answered 401: no user has external id alice-ext)"
+    assert!(
+        e.to_string().starts_with(
+            "no lakeFS user is mapped to your identity (the server answered 401: no user has external id alice-ext): ask your lakeFS administrator"
+        ),
+        "{e}"
     );
 }
 

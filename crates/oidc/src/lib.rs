@@ -24,7 +24,7 @@ mod token;
 use std::path::PathBuf;
 
 pub use metrics::Outcome;
-pub use router::router;
+pub use router::{router, router_with_discovery};
 pub use service::{AuthenticatorService, SESSION_GRANT_KIND};
 
 /// Why the authenticator could not be built. Only local problems: nothing is fetched at

@@ -9,8 +9,8 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use lakests_api::{AuthenticatorStsRequest, AuthorizeRequest, OidcTokenData};
-use lakests_core::{Authenticator, AuthenticatorError, RequestContext};
+use lakests_api::{AuthenticatorStsRequest, AuthorizeRequest, LoginDiscovery, OidcTokenData};
+use lakests_core::{Authenticator, AuthenticatorError, Reason, RequestContext};
 use lakests_http::{ApiError, AppJson, RequestId};
 
 use crate::AuthenticatorService;
@@ -19,15 +19,33 @@ use crate::AuthenticatorService;
 /// `GET /api/v1/healthcheck` (204), `GET /metrics` (Prometheus text counters of logins by
 /// outcome), wrapped with [`lakests_http::with_common_layers`].
 pub fn router(service: Arc<AuthenticatorService>) -> Router {
-    lakests_http::with_common_layers(
-        Router::new()
-            .route("/api/v1/sts/login", post(login))
-            .route("/api/v1/sts/authorize", post(authorize))
-            .route("/api/v1/sts/authorize/exchange", post(exchange))
-            .route("/api/v1/healthcheck", get(healthcheck))
-            .route("/metrics", get(metrics))
-            .with_state(service),
-    )
+    router_with_discovery(service, None)
+}
+
+/// [`router`], plus `GET /.well-known/lakests-login` when `discovery` is given: the document
+/// `lakests login --authenticator URL` reads when the lakeFS server itself (which does not
+/// serve it) is the endpoint. Session-mode logins then start at this role's
+/// `POST /api/v1/sts/authorize`.
+pub fn router_with_discovery(
+    service: Arc<AuthenticatorService>,
+    discovery: Option<LoginDiscovery>,
+) -> Router {
+    let mut api = Router::new()
+        .route("/api/v1/sts/login", post(login))
+        .route("/api/v1/sts/authorize", post(authorize))
+        .route("/api/v1/sts/authorize/exchange", post(exchange))
+        .route("/api/v1/healthcheck", get(healthcheck))
+        .route("/metrics", get(metrics));
+    if let Some(d) = discovery {
+        api = api.route(
+            "/.well-known/lakests-login",
+            get(move || {
+                let d = d.clone();
+                async move { axum::Json(d) }
+            }),
+        );
+    }
+    lakests_http::with_common_layers(api.with_state(service))
 }
 
 /// The client's address when the server was started with connect info.
@@ -49,8 +67,12 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 /// 4xx carry the service's client-safe message; 5xx are generic (the cause is in the log).
 fn api_error(e: AuthenticatorError) -> ApiError {
     match e {
-        AuthenticatorError::InvalidRequest(m) => ApiError::bad_request(m),
-        AuthenticatorError::Unauthorized(m) => ApiError::unauthorized(m),
+        AuthenticatorError::InvalidRequest(m) => {
+            ApiError::bad_request(m).with_reason(Reason::InvalidRequest.as_str())
+        }
+        AuthenticatorError::Unauthorized(r) => {
+            ApiError::unauthorized(r.message).with_reason(r.reason.as_str())
+        }
         AuthenticatorError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
         AuthenticatorError::Timeout(_) => ApiError::new(
             StatusCode::GATEWAY_TIMEOUT,

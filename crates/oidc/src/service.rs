@@ -12,7 +12,8 @@ use lakests_api::{
 use lakests_config::{AuthenticatorConfig, ClaimRequirement, PkceMode, ProviderConfig};
 use lakests_core::sts::{MAX_CODE_LEN, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
 use lakests_core::{
-    Authenticator, AuthenticatorError, Claims, Clock, Grant, RequestContext, Store, StoreError,
+    Authenticator, AuthenticatorError, Claims, Clock, Grant, Reason, Refusal, RequestContext,
+    Store, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -350,9 +351,10 @@ impl AuthenticatorService {
             PkceMode::Session => {
                 let session = self.take_session(&req.state).await?;
                 if session.provider != provider.name() || session.redirect_uri != req.redirect_uri {
-                    return Err(AuthenticatorError::Unauthorized(
-                        "redirect_uri is not the one the login session was started with".into(),
-                    ));
+                    return Err(AuthenticatorError::Unauthorized(Refusal::new(
+                        Reason::SessionUnknown,
+                        "redirect_uri is not the one the login session was started with",
+                    )));
                 }
                 (session.code_verifier, Some(session.nonce))
             }
@@ -379,7 +381,10 @@ impl AuthenticatorService {
             .map_err(|e| match e {
                 LoginRefusal::Token(e) => {
                     tracing::info!(reason = %e, "ID token refused");
-                    AuthenticatorError::Unauthorized(e.to_string())
+                    AuthenticatorError::Unauthorized(Refusal::new(
+                        Reason::IdTokenInvalid,
+                        e.to_string(),
+                    ))
                 }
                 LoginRefusal::Upstream(e) => e,
             })?;
@@ -401,9 +406,10 @@ impl AuthenticatorService {
             .await
             .map_err(store_error)?
             .ok_or_else(|| {
-                AuthenticatorError::Unauthorized(
-                    "unknown, already used or expired login session (start again with sts/authorize)".into(),
-                )
+                AuthenticatorError::Unauthorized(Refusal::new(
+                    Reason::SessionUnknown,
+                    "unknown, already used or expired login session (start again with sts/authorize)",
+                ))
             })?;
         serde_json::from_str(&grant.payload).map_err(|_| {
             AuthenticatorError::Internal("a stored login session is unreadable".into())
@@ -469,9 +475,10 @@ impl AuthenticatorService {
             token::userinfo(&self.out, &self.metrics, provider.name(), endpoint, token).await?;
         // OpenID Connect Core §5.3.2: the userinfo sub must be the ID token's.
         if info.get("sub") != claims.get("sub") {
-            return Err(AuthenticatorError::Unauthorized(
-                "the userinfo sub is not the ID token's sub".into(),
-            ));
+            return Err(AuthenticatorError::Unauthorized(Refusal::new(
+                Reason::IdTokenInvalid,
+                "the userinfo sub is not the ID token's sub",
+            )));
         }
         for (k, v) in info {
             // The ID token's claims are signed; userinfo only adds what it lacks.
@@ -504,8 +511,9 @@ fn check_required(cfg: &ProviderConfig, claims: &Claims) -> Result<(), Authentic
         };
         if !ok {
             tracing::info!(claim = %name, "a required claim is missing or has another value");
-            return Err(AuthenticatorError::Unauthorized(format!(
-                "the identity does not satisfy the required claim {name:?}"
+            return Err(AuthenticatorError::Unauthorized(Refusal::new(
+                Reason::ClaimRule,
+                format!("the identity does not satisfy the required claim {name:?}"),
             )));
         }
     }

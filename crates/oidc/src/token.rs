@@ -4,7 +4,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use lakests_config::{ClientAuth, ProviderConfig};
-use lakests_core::AuthenticatorError;
+use lakests_core::{AuthenticatorError, Reason, Refusal};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -116,9 +116,10 @@ pub(crate) async fn redeem(
         .ok()
         .map(|e| e.error);
     match error.as_deref() {
-        Some("invalid_grant") => Err(AuthenticatorError::Unauthorized(
-            "the identity provider refused the code (invalid_grant: expired, already used, or issued for another redirect_uri or verifier)".into(),
-        )),
+        Some("invalid_grant") => Err(AuthenticatorError::Unauthorized(Refusal::new(
+            Reason::CodeRejected,
+            "the identity provider refused the code (invalid_grant: expired, already used, or issued for another redirect_uri or verifier)",
+        ))),
         Some(e @ ("invalid_client" | "unauthorized_client")) => {
             tracing::error!(
                 provider = %cfg.name,

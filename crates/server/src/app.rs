@@ -91,7 +91,10 @@ impl Application {
             roles.push(Role {
                 name: "authenticator",
                 listener,
-                router: lakests_oidc::router(service.clone()),
+                router: lakests_oidc::router_with_discovery(
+                    service.clone(),
+                    login_discovery(&config),
+                ),
             });
             in_process = Some(service);
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lakests_api::{AuthenticatorStsRequest, ErrorBody, OidcTokenData};
-use lakests_core::{Authenticator, AuthenticatorError, Claims, RequestContext};
+use lakests_core::{Authenticator, AuthenticatorError, Claims, Reason, Refusal, RequestContext};
 use reqwest::StatusCode;
 
 /// Largest authenticator answer read, in bytes.
@@ -75,9 +75,10 @@ impl Authenticator for RemoteAuthenticator {
                 &body,
                 "invalid request",
             ))),
-            StatusCode::UNAUTHORIZED => Err(AuthenticatorError::Unauthorized(message(
-                &body,
-                "the authenticator refused the login",
+            // A lakests authenticator names its reason; another one is "refused".
+            StatusCode::UNAUTHORIZED => Err(AuthenticatorError::Unauthorized(Refusal::new(
+                reason(&body).unwrap_or(Reason::Refused),
+                message(&body, "the authenticator refused the login"),
             ))),
             StatusCode::CONFLICT => Err(AuthenticatorError::Conflict(message(&body, "conflict"))),
             other => Err(AuthenticatorError::Upstream(format!(
@@ -96,6 +97,15 @@ fn transport_error(e: reqwest::Error) -> AuthenticatorError {
     } else {
         AuthenticatorError::Upstream("the call to the authenticator failed".into())
     }
+}
+
+/// The stable `reason` of a lakests authenticator's error body, when it names a known one.
+fn reason(body: &[u8]) -> Option<Reason> {
+    serde_json::from_slice::<ErrorBody>(body)
+        .ok()?
+        .reason
+        .as_deref()
+        .and_then(Reason::parse)
 }
 
 /// The authenticator's `{"message"}`, shortened and stripped of control characters, or

@@ -11,10 +11,10 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use lakests_api::{
     AuthorizeRequest, AuthorizeResponse, Config as ApiConfig, CurrentUser, LoginDiscovery,
-    StsAuthRequest, User, VersionConfig,
+    StorageConfig, StsAuthRequest, User, VersionConfig,
 };
 use lakests_core::sts::{BearerError, StsError, StsService};
-use lakests_core::{AuthenticatorError, RequestContext};
+use lakests_core::{AuthenticatorError, Reason, RequestContext};
 use lakests_http::{ApiError, AppJson, RequestId};
 
 use crate::app::GRANTED_TTL_HEADER;
@@ -161,8 +161,12 @@ async fn sts_login(
 
 fn sts_error(e: StsError) -> ApiError {
     match e {
-        StsError::InvalidRequest(m) => ApiError::bad_request(m),
-        StsError::Unauthorized(m) => ApiError::unauthorized(m),
+        StsError::InvalidRequest(m) => {
+            ApiError::bad_request(m).with_reason(Reason::InvalidRequest.as_str())
+        }
+        StsError::Unauthorized(r) => {
+            ApiError::unauthorized(r.message).with_reason(r.reason.as_str())
+        }
         StsError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
         StsError::Authenticator(e) => {
             tracing::error!(error = %e, "the authenticator failed");
@@ -186,12 +190,13 @@ fn sts_error(e: StsError) -> ApiError {
     }
 }
 
-async fn current_user(
-    State(state): State<Arc<StsState>>,
-    headers: HeaderMap,
-) -> Result<Json<CurrentUser>, ApiError> {
-    let token = bearer(&headers)?;
-    let user = state
+/// The user of the request's bearer token, under lakeFS's token rules.
+async fn authenticated(
+    state: &StsState,
+    headers: &HeaderMap,
+) -> Result<lakests_core::UserRecord, ApiError> {
+    let token = bearer(headers)?;
+    state
         .service
         .authenticate_bearer(token)
         .await
@@ -201,12 +206,25 @@ async fn current_user(
                 tracing::error!(error = %e, "storage failed while authenticating a token");
                 ApiError::internal()
             }
-        })?;
+        })
+}
+
+async fn current_user(
+    State(state): State<Arc<StsState>>,
+    headers: HeaderMap,
+) -> Result<Json<CurrentUser>, ApiError> {
+    let user = authenticated(&state, &headers).await?;
+    // lakeFS fills friendly_name with the username when the user has none.
+    let friendly_name = Some(
+        user.friendly_name
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| user.username.clone()),
+    );
     Ok(Json(CurrentUser {
         user: User {
             id: user.username,
             creation_date: user.created_at,
-            friendly_name: user.friendly_name,
+            friendly_name,
             email: user.email,
         },
     }))
@@ -255,10 +273,33 @@ async fn healthcheck() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn config() -> Json<ApiConfig> {
-    Json(ApiConfig {
+/// `GET /api/v1/config`: authenticated, as in lakeFS. The body has what the `lakefs` SDK's
+/// `Client.version` and `Client.storage_config` read, and says that this is lakests, which
+/// holds no data.
+async fn config(
+    State(state): State<Arc<StsState>>,
+    headers: HeaderMap,
+) -> Result<Json<ApiConfig>, ApiError> {
+    authenticated(&state, &headers).await?;
+    Ok(Json(ApiConfig {
         version_config: VersionConfig {
             version: env!("CARGO_PKG_VERSION").to_owned(),
+            version_context: Some("lakests".to_owned()),
         },
-    })
+        storage_config: Some(StorageConfig {
+            blockstore_type: "none".to_owned(),
+            blockstore_namespace_example: String::new(),
+            // Matches nothing: there is no storage namespace here.
+            blockstore_namespace_validity_regex: "^$a".to_owned(),
+            pre_sign_support: false,
+            pre_sign_support_ui: false,
+            import_support: false,
+            import_validity_regex: "^$a".to_owned(),
+            blockstore_description: Some(
+                "lakests STS server: it issues lakeFS tokens and holds no data; send data calls \
+                 to lakeFS"
+                    .to_owned(),
+            ),
+        }),
+    }))
 }

@@ -116,8 +116,9 @@ async fn required_claims_must_match_exactly() {
     app.standin.set(Behavior::Claims(
         json!({"sub": "alice-ext", "department": "Data"}),
     ));
-    let msg = expect_error(app.login(login_body()).await, 401).await;
+    let (msg, reason) = expect_error_reason(app.login(login_body()).await, 401).await;
     assert!(msg.contains("department"), "{msg}");
+    assert_eq!(reason.as_deref(), Some("claim_rule"));
 
     app.standin
         .set(Behavior::Claims(json!({"sub": "alice-ext"})));
@@ -127,8 +128,9 @@ async fn required_claims_must_match_exactly() {
 #[tokio::test]
 async fn a_login_without_sub_is_refused() {
     let app = TestApp::spawn_with(Behavior::Claims(json!({"email": "a@example.com"})), "").await;
-    let msg = expect_error(app.login(login_body()).await, 401).await;
+    let (msg, reason) = expect_error_reason(app.login(login_body()).await, 401).await;
     assert!(msg.contains("sub"), "{msg}");
+    assert_eq!(reason.as_deref(), Some("subject_missing"));
     app.standin.set(Behavior::Claims(json!({"sub": ""})));
     expect_error(app.login(login_body()).await, 401).await;
 }
@@ -136,8 +138,9 @@ async fn a_login_without_sub_is_refused() {
 #[tokio::test]
 async fn an_unknown_identity_is_refused_with_a_clear_message() {
     let app = TestApp::spawn("").await;
-    let msg = expect_error(app.login(login_body()).await, 401).await;
+    let (msg, reason) = expect_error_reason(app.login(login_body()).await, 401).await;
     assert_eq!(msg, "no user is mapped to this identity");
+    assert_eq!(reason.as_deref(), Some("no_user_mapped"));
 }
 
 #[tokio::test]
@@ -205,8 +208,22 @@ async fn authenticator_refusals_pass_through_with_their_status() {
         .set(Behavior::Status(200, "<html>not json</html>".into()));
     expect_error(app.login(login_body()).await, 502).await;
     app.standin.set(Behavior::Status(401, "plain text".into()));
-    let msg = expect_error(app.login(login_body()).await, 401).await;
+    let (msg, reason) = expect_error_reason(app.login(login_body()).await, 401).await;
     assert_eq!(msg, "the authenticator refused the login");
+    assert_eq!(
+        reason.as_deref(),
+        Some("refused"),
+        "a reason it did not name"
+    );
+    // A lakests authenticator's reason passes through; an unknown one is "refused".
+    for (given, expect) in [("code_rejected", "code_rejected"), ("made_up", "refused")] {
+        app.standin.set(Behavior::Status(
+            401,
+            format!(r#"{{"message":"no","reason":"{given}"}}"#),
+        ));
+        let (_, reason) = expect_error_reason(app.login(login_body()).await, 401).await;
+        assert_eq!(reason.as_deref(), Some(expect));
+    }
 }
 
 #[tokio::test]
@@ -379,6 +396,9 @@ async fn current_user_refuses_every_bad_token() {
     let base = json!({"jti": "x", "iss": "auth", "sub": "alice", "aud": "login", "iat": now, "exp": now + 60});
     let mut other_aud = base.clone();
     other_aud["aud"] = json!("other");
+    // lakeFS's LoginClaims.Audience is a string: an array is not a lakeFS token.
+    let mut aud_array = base.clone();
+    aud_array["aud"] = json!(["login"]);
     let mut expired = base.clone();
     expired["exp"] = json!(now - 1);
     let mut no_exp = base.clone();
@@ -391,6 +411,7 @@ async fn current_user_refuses_every_bad_token() {
             forge(base.clone(), "not-the-secret", Algorithm::HS256),
         ),
         ("aud other", forge(other_aud, SECRET, Algorithm::HS256)),
+        ("aud array", forge(aud_array, SECRET, Algorithm::HS256)),
         ("expired", forge(expired, SECRET, Algorithm::HS256)),
         ("no exp", forge(no_exp, SECRET, Algorithm::HS256)),
         ("alg none", format!("{header_none}.{payload}.")),
@@ -402,6 +423,13 @@ async fn current_user_refuses_every_bad_token() {
         assert_eq!(resp.status(), 401, "{what}");
         expect_error(resp, 401).await;
     }
+    // An empty aud is accepted, as lakeFS accepts it.
+    let mut empty_aud = base.clone();
+    empty_aud["aud"] = json!("");
+    let resp = app
+        .current_user(&forge(empty_aud, SECRET, Algorithm::HS256))
+        .await;
+    assert_eq!(resp.status(), 200);
     // HS512 with the right secret is accepted, as lakeFS accepts it.
     let resp = app
         .current_user(&forge(base.clone(), SECRET, Algorithm::HS512))
@@ -436,6 +464,29 @@ async fn current_user_refuses_every_bad_token() {
 }
 
 #[tokio::test]
+async fn current_user_fills_friendly_name_with_the_username_like_lakefs() {
+    let mut app = TestApp::spawn("").await;
+    app.store
+        .create_user(&lakests_core::UserRecord {
+            username: "alice".into(),
+            external_id: Some("alice-ext".into()),
+            email: None,
+            friendly_name: None,
+            groups: vec![],
+            created_at: 1_700_000_000,
+        })
+        .await
+        .unwrap();
+    let t: Value = app.login(login_body()).await.json().await.unwrap();
+    let resp = app.current_user(t["token"].as_str().unwrap()).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["user"]["id"], "alice");
+    assert_eq!(v["user"]["friendly_name"], "alice");
+    app.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn healthcheck_and_config_answer_like_lakefs() {
     let app = TestApp::spawn("").await;
     let resp = app
@@ -445,15 +496,31 @@ async fn healthcheck_and_config_answer_like_lakefs() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 204);
+    // /api/v1/config needs a token, as in lakeFS.
     let resp = app
         .http
         .get(format!("{}/api/v1/config", app.base))
         .send()
         .await
         .unwrap();
+    assert_eq!(resp.status(), 401);
+    app.add_user("alice", "alice-ext").await;
+    let t: Value = app.login(login_body()).await.json().await.unwrap();
+    let token = t["token"].as_str().unwrap().to_owned();
+    let resp = app
+        .http
+        .get(format!("{}/api/v1/config", app.base))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["version_config"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(v["version_config"]["version_context"], "lakests");
+    assert_eq!(v["storage_config"]["blockstore_type"], "none");
+    assert_eq!(v["storage_config"]["pre_sign_support"], false);
+    assert!(v["storage_config"]["blockstore_namespace_ValidityRegex"].is_string());
 }
 
 #[tokio::test]

@@ -243,14 +243,33 @@ pub fn login_body() -> Value {
     json!({"code": "the-code", "state": "the-state", "redirect_uri": "http://127.0.0.1:8085/callback"})
 }
 
-/// Asserts an error answer: status, `{"message"}` body, and returns the message.
+/// Asserts an error answer: status, `{"message"}` body (plus, for a refused login, a known
+/// `reason` code), and returns the message.
 pub async fn expect_error(resp: reqwest::Response, status: u16) -> String {
+    expect_error_reason(resp, status).await.0
+}
+
+/// [`expect_error`], also returning the `reason` code when there is one.
+pub async fn expect_error_reason(resp: reqwest::Response, status: u16) -> (String, Option<String>) {
     assert_eq!(resp.status().as_u16(), status, "unexpected status");
     let body: Value = resp.json().await.expect("error body is JSON");
     let obj = body.as_object().expect("error body is an object");
-    assert_eq!(obj.len(), 1, "error body has only message: {body}");
-    obj["message"]
+    let reason = obj.get("reason").map(|r| {
+        let r = r.as_str().expect("reason is a string");
+        assert!(
+            lakests_core::Reason::parse(r).is_some(),
+            "reason {r:?} is a known code: {body}"
+        );
+        r.to_owned()
+    });
+    assert_eq!(
+        obj.len(),
+        1 + usize::from(reason.is_some()),
+        "error body has only message (and reason): {body}"
+    );
+    let message = obj["message"]
         .as_str()
         .expect("message is a string")
-        .to_owned()
+        .to_owned();
+    (message, reason)
 }

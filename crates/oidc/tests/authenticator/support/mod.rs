@@ -585,7 +585,15 @@ pub fn assert_refused(got: &(u16, Value, String), status: u16, must_not_contain:
     let obj = json
         .as_object()
         .unwrap_or_else(|| panic!("not a JSON object: {text}"));
-    assert_eq!(obj.len(), 1, "only a message: {text}");
+    let reason_ok = obj
+        .get("reason")
+        .and_then(Value::as_str)
+        .is_some_and(|r| lakests_core::Reason::parse(r).is_some());
+    assert_eq!(
+        obj.len(),
+        1 + usize::from(reason_ok),
+        "only a message (and a known reason): {text}"
+    );
     assert!(
         obj.get("message")
             .and_then(Value::as_str)
