@@ -1223,56 +1223,6 @@ async fn issuer_of(sys: &System) -> String {
     d["issuer"].as_str().unwrap().to_owned()
 }
 
-/// Issue 12, point 5: when an endpoint now logs you in as someone else than its cached token
-/// was for, `lakests login` says so.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_login_as_another_identity_than_the_cached_one_is_warned_about() {
-    let sys = System::with_dev_idp("state", false).await;
-    // carol is known to the directory too (the same SQLite file the server uses).
-    let data_dir = sys._dir.path().display().to_string();
-    let term = Terminal::new();
-    let out = term
-        .run(
-            &["users", "add", "carol", "--external-id", "carol"],
-            &[("LAKESTS_DATA_DIR", &data_dir)],
-        )
-        .await;
-    ok(&out);
-    let port = sys.callback_port.to_string();
-    let cmd = follow_command();
-    let login = [
-        "login",
-        "--endpoint",
-        &sys.sts,
-        "--port",
-        &port,
-        "-o",
-        "token",
-        "--browser-command",
-        &cmd,
-        "--force",
-    ];
-    let first = term
-        .run(&login, &[("LAKESTS_TEST_LOGIN_HINT", "alice")])
-        .await;
-    ok(&first);
-    assert!(!stderr(&first).contains("Warning"), "{}", stderr(&first));
-    let again = term
-        .run(&login, &[("LAKESTS_TEST_LOGIN_HINT", "alice")])
-        .await;
-    ok(&again);
-    assert!(!stderr(&again).contains("Warning"), "{}", stderr(&again));
-    let other = term
-        .run(&login, &[("LAKESTS_TEST_LOGIN_HINT", "carol")])
-        .await;
-    ok(&other);
-    assert!(
-        stderr(&other).contains(&format!(
-            "Warning: {} now logs you in as carol, but its previous token was for alice.",
-            sys.sts
-        )),
-        "{}",
-        stderr(&other)
 // ---- lakectl's token cache, --exec, renewal close to expiry ----
 
 /// lakectl's token cache under a home directory.
@@ -2070,6 +2020,60 @@ async fn lakefs_refusals_without_a_reason_get_lakefs_specific_messages() {
             lakefs.base
         )),
         "{line}"
+    );
+    sys.shutdown().await;
+}
+
+/// Issue 12, point 5: when an endpoint now logs you in as someone else than its cached token
+/// was for, `lakests login` says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_as_another_identity_than_the_cached_one_is_warned_about() {
+    let sys = System::with_dev_idp("state", false).await;
+    // carol is known to the directory too (the same SQLite file the server uses).
+    let data_dir = sys._dir.path().display().to_string();
+    let term = Terminal::new();
+    let out = term
+        .run(
+            &["users", "add", "carol", "--external-id", "carol"],
+            &[("LAKESTS_DATA_DIR", &data_dir)],
+        )
+        .await;
+    ok(&out);
+    let port = sys.callback_port.to_string();
+    let cmd = follow_command();
+    let login = [
+        "login",
+        "--endpoint",
+        &sys.sts,
+        "--port",
+        &port,
+        "-o",
+        "token",
+        "--browser-command",
+        &cmd,
+        "--force",
+    ];
+    let first = term
+        .run(&login, &[("LAKESTS_TEST_LOGIN_HINT", "alice")])
+        .await;
+    ok(&first);
+    assert!(!stderr(&first).contains("Warning"), "{}", stderr(&first));
+    let again = term
+        .run(&login, &[("LAKESTS_TEST_LOGIN_HINT", "alice")])
+        .await;
+    ok(&again);
+    assert!(!stderr(&again).contains("Warning"), "{}", stderr(&again));
+    let other = term
+        .run(&login, &[("LAKESTS_TEST_LOGIN_HINT", "carol")])
+        .await;
+    ok(&other);
+    assert!(
+        stderr(&other).contains(&format!(
+            "Warning: {} now logs you in as carol, but its previous token was for alice.",
+            sys.sts
+        )),
+        "{}",
+        stderr(&other)
     );
     sys.shutdown().await;
 }

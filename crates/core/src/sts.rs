@@ -243,9 +243,10 @@ impl StsService {
         };
         // The remote authenticator may not be ours: refuse what ours refuses.
         if sub.chars().any(char::is_control) || sub.len() > crate::user::MAX_NAME_LEN {
-            return Err(StsError::Unauthorized(
-                "the sub claim is too long or contains control characters".into(),
-            ));
+            return Err(StsError::Unauthorized(Refusal::new(
+                Reason::IdTokenInvalid,
+                "the sub claim is too long or contains control characters",
+            )));
         }
 
         // 4. Resolve the user.

@@ -281,10 +281,10 @@ impl AuthenticatorService {
             .await
             .map_err(store_error)?
             .ok_or_else(|| {
-                AuthenticatorError::Unauthorized(
-                    "unknown, already exchanged or expired login session, or a wrong redeem secret"
-                        .into(),
-                )
+                AuthenticatorError::Unauthorized(Refusal::new(
+                    Reason::SessionUnknown,
+                    "unknown, already exchanged or expired login session, or a wrong redeem secret",
+                ))
             })?;
         let fresh = pkce::random_token().map_err(|_| {
             AuthenticatorError::Internal("the system random generator failed".into())
