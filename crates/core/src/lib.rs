@@ -13,6 +13,9 @@ pub mod token;
 pub mod ui_session;
 pub mod user;
 
+#[cfg(test)]
+mod proptests;
+
 pub use authenticator::{Authenticator, AuthenticatorError, RequestContext};
 pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};

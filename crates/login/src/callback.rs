@@ -256,15 +256,15 @@ struct Shared {
 
 /// The parameters of an authorization response (RFC 6749 §4.1.2, RFC 9207).
 #[derive(Default)]
-struct AuthResponse {
-    code: Option<String>,
+pub(crate) struct AuthResponse {
+    pub(crate) code: Option<String>,
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
     iss: Option<String>,
 }
 
-fn parse_query(q: &str) -> Result<AuthResponse, &'static str> {
+pub(crate) fn parse_query(q: &str) -> Result<AuthResponse, &'static str> {
     let mut r = AuthResponse::default();
     for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
         let slot = match k.as_ref() {

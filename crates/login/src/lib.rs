@@ -19,6 +19,8 @@ pub mod flow;
 pub mod lakectl;
 pub mod output;
 pub mod pkce;
+#[cfg(test)]
+mod proptests;
 pub mod redirect;
 pub mod secret;
 

@@ -16,6 +16,8 @@ mod jwks;
 mod metrics;
 mod outbound;
 mod pkce;
+#[cfg(test)]
+mod proptests;
 mod provider;
 mod router;
 mod service;

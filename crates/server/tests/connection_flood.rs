@@ -21,21 +21,33 @@ ports = [int(p) for p in first[0].split(",")]
 total = int(first[1])
 socks = []
 failures_in_a_row = 0
+def connect(port):
+    # On a loaded machine the listen backlog can overflow for a moment: retry twice.
+    for attempt in range(3):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind(("127.0.0.2", 0))
+        s.settimeout(1)
+        try:
+            s.connect(("127.0.0.1", port))
+        except OSError:
+            s.close()
+            continue
+        try:
+            # A request head that never ends.
+            s.sendall(b"GET /api/v1/healthcheck HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        except OSError:
+            pass  # already shed by the server: counted as closed below
+        return s
+    return None
+
 for i in range(total):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.2", 0))
-    s.settimeout(1)
-    try:
-        s.connect(("127.0.0.1", ports[i % len(ports)]))
-        # A request head that never ends.
-        s.sendall(b"GET /api/v1/healthcheck HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-        failures_in_a_row = 0
-    except OSError as e:
-        s.close()
+    s = connect(ports[i % len(ports)])
+    if s is None:
         failures_in_a_row += 1
         if failures_in_a_row >= 5:
             break  # the server stopped accepting
         continue
+    failures_in_a_row = 0
     socks.append(s)
 print("ready", len(socks), flush=True)
 sys.stdin.readline()
