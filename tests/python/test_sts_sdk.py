@@ -65,6 +65,8 @@ def test_lakests_rejects_tokens_pyjwt_forges_wrongly(sts_server):
         "alg none": jwt.encode(good, None, algorithm="none"),
         "expired": jwt.encode({**good, "exp": now - 5}, SECRET, algorithm="HS256"),
         "aud other": jwt.encode({**good, "aud": "other"}, SECRET, algorithm="HS256"),
+        # lakeFS's LoginClaims.Audience is a string: an array is not a lakeFS token.
+        "aud array": jwt.encode({**good, "aud": ["login"]}, SECRET, algorithm="HS256"),
     }
     for name, token in forged.items():
         resp = requests.get(f"{sts_server.base}/api/v1/user", timeout=10,
@@ -74,6 +76,10 @@ def test_lakests_rejects_tokens_pyjwt_forges_wrongly(sts_server):
     ok = requests.get(f"{sts_server.base}/api/v1/user", timeout=10,
                       headers={"Authorization": f"Bearer {jwt.encode(good, SECRET, algorithm='HS256')}"})
     assert ok.status_code == 200
+    empty_aud = jwt.encode({**good, "aud": ""}, SECRET, algorithm="HS256")
+    ok = requests.get(f"{sts_server.base}/api/v1/user", timeout=10,
+                      headers={"Authorization": f"Bearer {empty_aud}"})
+    assert ok.status_code == 200, "an empty aud is accepted, as lakeFS accepts it"
 
 
 def test_an_unmapped_identity_is_not_authorized_in_the_sdk(sts_server, standin):

@@ -271,6 +271,9 @@ pub struct Cache {
     pub ttl: Duration,
     /// How many users are cached at most.
     pub size: usize,
+    /// Up to this much is added at random to each entry's `ttl` (lakeFS's `auth.cache.jitter`),
+    /// so that entries read together do not all expire together.
+    pub jitter: Duration,
 }
 
 impl Default for Cache {
@@ -279,6 +282,7 @@ impl Default for Cache {
             enabled: false,
             ttl: Duration::from_secs(20),
             size: 1024,
+            jitter: Duration::from_secs(3),
         }
     }
 }
@@ -313,11 +317,14 @@ impl Default for AuthenticationApi {
 }
 
 /// `auth.cookie_auth_verification.*`: lakeFS's rules for ID-token claims and provisioning.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct CookieAuthVerification {
     /// Claim name -> exact value every login's claims must have.
     pub validate_id_token_claims: BTreeMap<String, String>,
+    /// The claim whose value is the external user id users are found by (lakeFS's key; `sub`
+    /// by default, as lakeFS's STS login uses).
+    pub external_user_id_claim_name: String,
     /// Groups of a provisioned user when the groups claim is absent.
     pub default_initial_groups: Vec<String>,
     /// Claim with comma-separated groups for a provisioned user.
@@ -326,6 +333,19 @@ pub struct CookieAuthVerification {
     pub friendly_name_claim_name: Option<String>,
     /// Update the stored friendly name from the claim on every login.
     pub persist_friendly_name: bool,
+}
+
+impl Default for CookieAuthVerification {
+    fn default() -> Self {
+        Self {
+            validate_id_token_claims: BTreeMap::new(),
+            external_user_id_claim_name: "sub".into(),
+            default_initial_groups: Vec::new(),
+            initial_groups_claim_name: None,
+            friendly_name_claim_name: None,
+            persist_friendly_name: false,
+        }
+    }
 }
 
 /// `auth.sts.*`
@@ -495,6 +515,18 @@ impl Config {
         }
         if self.auth.audit.purge_interval.get() < std::time::Duration::from_secs(1) {
             p.push("auth.audit.purge_interval: must be at least 1s".into());
+        }
+        if self
+            .auth
+            .cookie_auth_verification
+            .external_user_id_claim_name
+            .trim()
+            .is_empty()
+        {
+            p.push(
+                "auth.cookie_auth_verification.external_user_id_claim_name: must not be empty"
+                    .into(),
+            );
         }
         if sts.username_claim_name.is_empty() {
             p.push("auth.sts.username_claim_name: must not be empty".into());

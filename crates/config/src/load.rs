@@ -148,17 +148,39 @@ fn read_file(path: Option<&Path>) -> Result<Option<String>, ConfigErrors> {
     }
 }
 
+/// lakeFS's variables that lakests reads too, as aliases of its own: the shared signing key.
+pub const LAKEFS_ENV_ALIASES: &[(&str, &str)] = &[(
+    "LAKEFS_AUTH_ENCRYPT_SECRET_KEY",
+    "LAKESTS_AUTH_ENCRYPT_SECRET_KEY",
+)];
+
 fn apply_env(
     tree: &mut Value,
     env: impl IntoIterator<Item = (String, String)>,
     problems: &mut Vec<String>,
 ) {
     let keys = known_keys();
-    let mut vars: Vec<(String, String)> = env
-        .into_iter()
+    let all: Vec<(String, String)> = env.into_iter().collect();
+    let mut vars: Vec<(String, String)> = all
+        .iter()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX))
         .filter(|(k, _)| !RESERVED_ENV.contains(&k.as_str()) && !k.starts_with("LAKESTS_TEST_"))
+        .cloned()
         .collect();
+    // lakeFS's name for the same value; when both are set they must agree (neither value is
+    // ever repeated in the message).
+    for (lakefs, ours) in LAKEFS_ENV_ALIASES {
+        let Some((_, value)) = all.iter().find(|(k, _)| k == lakefs) else {
+            continue;
+        };
+        match vars.iter().find(|(k, _)| k == ours) {
+            Some((_, v)) if v != value => problems.push(format!(
+                "{lakefs} and {ours} are both set, to different values: set one of them"
+            )),
+            Some(_) => {}
+            None => vars.push(((*ours).to_owned(), value.clone())),
+        }
+    }
     vars.sort();
     for (name, raw) in vars {
         let Some((key, default)) = keys.iter().find(|(k, _)| env_var_name(k) == name) else {
@@ -367,6 +389,105 @@ mod tests {
         }
         assert!(with_key(&"x".repeat(32)).is_ok());
         assert!(with_key(STRONG).is_ok());
+    }
+
+    /// An STS role whose authenticator is remote: valid once it has a secret key.
+    const REMOTE: &str = "auth:\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n";
+
+    #[test]
+    fn lakefs_secret_key_variable_is_an_alias_and_must_agree() {
+        use secrecy::ExposeSecret as _;
+        let cfg = Config::from_sources(
+            Some(REMOTE),
+            env(&[(
+                "LAKEFS_AUTH_ENCRYPT_SECRET_KEY",
+                "shared-with-lakefs-0123456789abcdef",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.auth
+                .encrypt
+                .secret_key
+                .unwrap()
+                .secret_string()
+                .expose_secret(),
+            "shared-with-lakefs-0123456789abcdef"
+        );
+        let same = env(&[
+            (
+                "LAKEFS_AUTH_ENCRYPT_SECRET_KEY",
+                "same-value-0123456789abcdefghijkl",
+            ),
+            (
+                "LAKESTS_AUTH_ENCRYPT_SECRET_KEY",
+                "same-value-0123456789abcdefghijkl",
+            ),
+        ]);
+        assert!(Config::from_sources(Some(REMOTE), same).is_ok());
+        let err = Config::from_sources(
+            Some(REMOTE),
+            env(&[
+                (
+                    "LAKEFS_AUTH_ENCRYPT_SECRET_KEY",
+                    "value-one-0123456789abcdefghijkl",
+                ),
+                (
+                    "LAKESTS_AUTH_ENCRYPT_SECRET_KEY",
+                    "value-two-0123456789abcdefghijkl",
+                ),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("are both set, to different values"), "{err}");
+        assert!(
+            !err.contains("value-one") && !err.contains("value-two"),
+            "{err}"
+        );
+        // Other LAKEFS_* variables are lakeFS's business, not configuration errors here.
+        let other = env(&[
+            ("LAKEFS_BLOCKSTORE_TYPE", "s3"),
+            (
+                "LAKESTS_AUTH_ENCRYPT_SECRET_KEY",
+                "same-value-0123456789abcdefghijkl",
+            ),
+        ]);
+        assert!(Config::from_sources(Some(REMOTE), other).is_ok());
+    }
+
+    #[test]
+    fn lakefs_key_names_load() {
+        let cfg = Config::from_sources(
+            Some(
+                "auth:\n  encrypt:\n    secret_key: same-value-0123456789abcdefghijkl\n  \
+                 authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n  \
+                 cookie_auth_verification:\n    external_user_id_claim_name: oid\n  \
+                 cache:\n    jitter: 5s\n",
+            ),
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            cfg.auth
+                .cookie_auth_verification
+                .external_user_id_claim_name,
+            "oid"
+        );
+        assert_eq!(cfg.auth.cache.jitter.get().as_secs(), 5);
+        let d = Config::from_sources(
+            Some(REMOTE),
+            env(&[(
+                "LAKESTS_AUTH_ENCRYPT_SECRET_KEY",
+                "same-value-0123456789abcdefghijkl",
+            )]),
+        )
+        .unwrap();
+        assert_eq!(
+            d.auth.cookie_auth_verification.external_user_id_claim_name,
+            "sub"
+        );
+        assert_eq!(d.auth.cache.jitter.get().as_secs(), 3);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::store::UserRecord;
 #[derive(Debug)]
 pub struct UserCache {
     ttl_seconds: i64,
+    jitter_seconds: i64,
     capacity: usize,
     entries: Mutex<HashMap<String, (UserRecord, i64)>>,
 }
@@ -19,9 +20,27 @@ impl UserCache {
     pub fn new(ttl_seconds: i64, capacity: usize) -> Self {
         Self {
             ttl_seconds,
+            jitter_seconds: 0,
             capacity: capacity.max(1),
             entries: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Adds up to `jitter_seconds` at random to each entry's TTL (lakeFS's `auth.cache.jitter`),
+    /// so that users read together do not all expire together.
+    #[must_use]
+    pub fn with_jitter(mut self, jitter_seconds: i64) -> Self {
+        self.jitter_seconds = jitter_seconds.max(0);
+        self
+    }
+
+    fn jitter(&self) -> i64 {
+        if self.jitter_seconds == 0 {
+            return 0;
+        }
+        let random = uuid::Uuid::new_v4().as_u128();
+        let span = u128::from(self.jitter_seconds.unsigned_abs()) + 1;
+        i64::try_from(random % span).unwrap_or(0)
     }
 
     /// The cached user, unless absent or expired at `now`.
@@ -42,10 +61,10 @@ impl UserCache {
                 entries.clear();
             }
         }
-        entries.insert(
-            user.username.clone(),
-            (user, now.saturating_add(self.ttl_seconds)),
-        );
+        let expires = now
+            .saturating_add(self.ttl_seconds)
+            .saturating_add(self.jitter());
+        entries.insert(user.username.clone(), (user, expires));
     }
 }
 
@@ -71,6 +90,23 @@ mod tests {
         assert!(c.get("a", 104).is_some());
         assert!(c.get("a", 105).is_none());
         assert!(c.get("b", 100).is_none());
+    }
+
+    #[test]
+    fn jitter_spreads_expiry_within_its_bound() {
+        let c = UserCache::new(5, 1000).with_jitter(3);
+        let mut lifetimes = std::collections::BTreeSet::new();
+        for i in 0..200 {
+            let name = format!("u{i}");
+            c.put(user(&name), 100);
+            let life = (100..120).find(|t| c.get(&name, *t).is_none()).unwrap() - 100;
+            assert!((5..=8).contains(&life), "{life}");
+            lifetimes.insert(life);
+        }
+        assert!(
+            lifetimes.len() > 1,
+            "jitter varies the expiry: {lifetimes:?}"
+        );
     }
 
     #[test]

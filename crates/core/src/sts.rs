@@ -49,6 +49,9 @@ pub struct StsPolicy {
     pub friendly_name_claim: Option<String>,
     /// Update a known user's friendly name from the claim on every login.
     pub persist_friendly_name: bool,
+    /// The claim whose value is the external user id (lakeFS's
+    /// `external_user_id_claim_name`, `sub` by default).
+    pub external_id_claim: String,
 }
 
 impl Default for StsPolicy {
@@ -56,6 +59,7 @@ impl Default for StsPolicy {
         Self {
             default_ttl_seconds: 3600,
             max_ttl_seconds: 43_200,
+            external_id_claim: "sub".into(),
             required_claims: BTreeMap::new(),
             provisioning: None,
             friendly_name_claim: None,
@@ -142,8 +146,19 @@ impl StsService {
 
     /// Caches the users of bearer tokens for `ttl_seconds` (lakeFS's `auth.cache`): faster API
     /// calls, but a removed user's tokens keep working until the entry expires.
-    pub fn with_user_cache(mut self, ttl_seconds: i64, capacity: usize) -> Self {
-        self.user_cache = Some(UserCache::new(ttl_seconds, capacity));
+    pub fn with_user_cache(self, ttl_seconds: i64, capacity: usize) -> Self {
+        self.with_user_cache_jitter(ttl_seconds, 0, capacity)
+    }
+
+    /// [`StsService::with_user_cache`], each entry living up to `jitter_seconds` longer at
+    /// random (lakeFS's `auth.cache.jitter`).
+    pub fn with_user_cache_jitter(
+        mut self,
+        ttl_seconds: i64,
+        jitter_seconds: i64,
+        capacity: usize,
+    ) -> Self {
+        self.user_cache = Some(UserCache::new(ttl_seconds, capacity).with_jitter(jitter_seconds));
         self
     }
 
@@ -220,7 +235,7 @@ impl StsService {
             })?;
         // Stored escaped: the audit log is read on terminals.
         audit.external_id = claims
-            .get("sub")
+            .get(&self.policy.external_id_claim)
             .map(|sub| crate::user::printable(sub).into_owned());
 
         // 2. validate_id_token_claims.
@@ -231,13 +246,16 @@ impl StsService {
             )));
         }
 
-        // 3. `sub` is the external id.
-        let sub = match claims.get("sub") {
+        // 3. `sub` (or `external_user_id_claim_name`) is the external id.
+        let sub = match claims.get(&self.policy.external_id_claim) {
             Some(s) if !s.is_empty() => s.clone(),
             _ => {
                 return Err(StsError::Unauthorized(Refusal::new(
                     Reason::SubjectMissing,
-                    "the ID token has no sub claim",
+                    format!(
+                        "the ID token has no {} claim",
+                        self.policy.external_id_claim
+                    ),
                 )));
             }
         };

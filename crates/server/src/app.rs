@@ -128,8 +128,9 @@ impl Application {
             );
             let cache = &config.auth.cache;
             let service = if cache.enabled {
-                service.with_user_cache(
+                service.with_user_cache_jitter(
                     i64::try_from(cache.ttl.get().as_secs()).unwrap_or(i64::MAX),
+                    i64::try_from(cache.jitter.get().as_secs()).unwrap_or(0),
                     cache.size,
                 )
             } else {
@@ -320,6 +321,7 @@ fn sts_policy(config: &Config) -> StsPolicy {
         .filter(|_| config.auth.sts.auto_create_users),
         friendly_name_claim: cav.friendly_name_claim_name.clone(),
         persist_friendly_name: cav.persist_friendly_name,
+        external_id_claim: cav.external_user_id_claim_name.clone(),
     }
 }
 

@@ -136,6 +136,31 @@ async fn a_login_without_sub_is_refused() {
 }
 
 #[tokio::test]
+async fn external_user_id_claim_name_picks_the_claim_users_are_found_by() {
+    let app = TestApp::spawn_with(
+        Behavior::Claims(json!({"sub": "pairwise-123", "oid": "alice-ext"})),
+        "auth: {cookie_auth_verification: {external_user_id_claim_name: oid}}",
+    )
+    .await;
+    app.add_user("alice", "alice-ext").await;
+    let resp = app.login(login_body()).await;
+    assert_eq!(resp.status(), 200);
+    let t: Value = resp.json().await.unwrap();
+    let user: Value = app
+        .current_user(t["token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(user["user"]["id"], "alice");
+    app.standin
+        .set(Behavior::Claims(json!({"sub": "alice-ext"})));
+    let (msg, reason) = expect_error_reason(app.login(login_body()).await, 401).await;
+    assert_eq!(msg, "the ID token has no oid claim");
+    assert_eq!(reason.as_deref(), Some("subject_missing"));
+}
+
+#[tokio::test]
 async fn an_unknown_identity_is_refused_with_a_clear_message() {
     let app = TestApp::spawn("").await;
     let (msg, reason) = expect_error_reason(app.login(login_body()).await, 401).await;
@@ -562,7 +587,8 @@ async fn with_the_user_cache_a_removed_user_is_refused_once_the_ttl_passes() {
     assert!(app.store.delete_user("alice").await.unwrap());
     // Cached: lakeFS's auth.cache trade-off, documented in docs/configuration.md.
     assert_eq!(app.current_user(token).await.status(), 200);
-    app.clock.advance(5);
+    // Within ttl plus at most auth.cache.jitter (3 s by default, as in lakeFS).
+    app.clock.advance(5 + 3);
     let msg = expect_error(app.current_user(token).await, 401).await;
     assert_eq!(msg, "the token's user does not exist");
 }
