@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use lakests_core::SystemClock;
-use lakests_login::TokenCache as _;
 use lakests_login::flow::{describe_expiry, strip_controls};
 use lakests_login::output::{format_code, format_token};
 use lakests_login::{
