@@ -72,7 +72,8 @@ def test_from_web_identity_with_a_code_from_oidc_provider(tmp_path, oidc_provide
             f"    - name: panva\n      issuer: {oidc_provider}\n      client_id: lakests-public\n"
             f"      redirect_uris: ['{REDIRECT}']\n")
     (tmp_path / "lakests.yaml").write_text(text)
-    run_cli("users", "add", "alice", "--external-id", "alice", config=tmp_path / "lakests.yaml")
+    # The authenticator namespaces external ids by provider: <provider name>:<sub>.
+    run_cli("users", "add", "alice", "--external-id", "panva:alice", config=tmp_path / "lakests.yaml")
     server = start_server(tmp_path, text)
     try:
         # lakeFS's documented flow: the state is the PKCE verifier.

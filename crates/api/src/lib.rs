@@ -2,6 +2,8 @@
 //! authentication API exchange (see `shared/reference/WIRE.md`). Nothing here has behaviour;
 //! field names and optionality follow lakeFS's `api/swagger.yml` and `api/authentication.yml`.
 
+pub mod authz;
+
 use std::collections::BTreeMap;
 use std::fmt;
 

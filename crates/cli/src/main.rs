@@ -1,6 +1,7 @@
 //! `lakests`: STS login for lakeFS. Runs the server roles, manages the user directory, and (for
 //! data people) logs in from a terminal.
 
+mod directory_cmd;
 mod login_cmd;
 mod login_profile;
 mod quickstart;
@@ -31,6 +32,17 @@ enum Command {
     /// Manage the user directory that STS login maps identities to.
     #[command(subcommand)]
     Users(users::UsersCommand),
+    /// Manage groups (lakeFS's authorization API).
+    #[command(subcommand)]
+    Groups(directory_cmd::GroupsCommand),
+    /// Manage policies in lakeFS's statement format.
+    #[command(subcommand)]
+    Policies(directory_cmd::PoliciesCommand),
+    /// Manage users' access keys (S3 gateway, lakectl).
+    #[command(subcommand)]
+    Credentials(directory_cmd::CredentialsCommand),
+    /// Print the lakeFS configuration that points a lakeFS OSS at this lakests.
+    LakefsConfig(directory_cmd::LakefsConfigArgs),
     /// Read the login audit log.
     #[command(subcommand)]
     Audit(users::AuditCommand),
@@ -156,6 +168,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 if cfg.idp.enabled {
                     roles.push(format!("idp on {}", cfg.idp.listen_address));
                 }
+                if cfg.authorization.enabled {
+                    roles.push(format!(
+                        "authorization on {}",
+                        cfg.authorization
+                            .listen_address
+                            .as_deref()
+                            .unwrap_or(&cfg.authenticator.listen_address)
+                    ));
+                }
                 println!("configuration is valid; roles: {}", roles.join(", "));
                 Ok(ExitCode::SUCCESS)
             }
@@ -167,6 +188,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Users(cmd) => users::run_users(cmd).await,
         Command::Audit(cmd) => users::run_audit(cmd).await,
         Command::Tokens(cmd) => tokens::run_tokens(cmd).await,
+        Command::Groups(cmd) => directory_cmd::run_groups(cmd).await,
+        Command::Policies(cmd) => directory_cmd::run_policies(cmd).await,
+        Command::Credentials(cmd) => directory_cmd::run_credentials(cmd).await,
+        Command::LakefsConfig(args) => directory_cmd::lakefs_config(args),
         Command::Login(args) => login_cmd::login(args).await,
         Command::Logout(args) => login_cmd::logout(args).await,
         Command::Whoami(args) => login_cmd::whoami(args).await,

@@ -66,6 +66,8 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
                 "redirect_uris": redirect_uris, "allow_loopback_any_port": true, "pkce": "state",
             }],
         },
+        // lakeFS's auth.api.endpoint, on the authenticator's listener: one base URL for lakeFS.
+        "authorization": {"enabled": true},
         "idp": {
             "enabled": true,
             "listen_address": format!("127.0.0.1:{idp_port}"),
@@ -76,14 +78,17 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
         },
     });
     let config = Config::from_sources(Some(&doc.to_string()), Vec::new())?;
+    let lakefs_yaml = crate::directory_cmd::lakefs_yaml(&config, None, false)?;
     lakests_server::telemetry::init(&config.logging)?;
 
+    // Users are stored under the external id the authenticator returns: <provider>:<sub>.
+    let provider = config.authenticator.providers[0].clone();
     let app = lakests_server::Application::build(config).await?;
     let store = app.store();
     for (sub, group, name) in DEMO_USERS {
         let user = UserRecord {
             username: sub.into(),
-            external_id: Some(sub.into()),
+            external_id: Some(provider.external_id(sub)),
             email: Some(format!("{sub}@example.com")),
             friendly_name: Some(name.into()),
             groups: vec![group.into()],
@@ -94,6 +99,7 @@ pub async fn run(args: QuickstartArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         }
     }
+    print_lakefs_config(&lakefs_yaml, &data_dir);
     print_next_steps(sts_port, authn_port, &issuer, &data_dir);
     app.run_until(lakests_http::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
@@ -123,6 +129,19 @@ fn secret_key(path: &Path) -> anyhow::Result<Secret> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     f.write_all(key.as_bytes())?;
     Ok(Secret::new(key))
+}
+
+/// The lakeFS OSS configuration that uses this quickstart (users, groups, policies and access
+/// keys from lakests; lakeFS's own STS login through the authenticator).
+fn print_lakefs_config(yaml: &str, data_dir: &Path) {
+    println!(
+        "\nTo point a lakeFS OSS at this quickstart, add to its configuration:\n\n{}\nwith LAKEFS_AUTH_ENCRYPT_SECRET_KEY set to the contents of {} (never printed here).\n",
+        yaml.lines()
+            .map(|l| format!("  {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        data_dir.join("secret_key").display()
+    );
 }
 
 fn print_next_steps(sts_port: u16, authn_port: u16, issuer: &str, data_dir: &Path) {

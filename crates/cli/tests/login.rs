@@ -197,7 +197,8 @@ impl System {
         store
             .create_user(&UserRecord {
                 username: "alice".into(),
-                external_id: Some("alice".into()),
+                // The authenticator namespaces external ids by provider name.
+                external_id: Some("test:alice".into()),
                 email: Some("alice@example.com".into()),
                 friendly_name: Some("Alice".into()),
                 groups: vec!["admins".into()],

@@ -180,6 +180,36 @@ async fn quickstart_logs_in_demo_users_and_keeps_state_across_restarts() {
         q.stdout
     );
     assert!(q.stdout.contains("lakefs.Client()"), "{}", q.stdout);
+    // The banner shows the lakeFS configuration: both endpoints on the authenticator's port,
+    // external RBAC, the secret by reference only.
+    let endpoint = format!("endpoint: http://127.0.0.1:{}/api/v1", port + 1);
+    assert!(q.stdout.contains("api:\n      endpoint:"), "{}", q.stdout);
+    assert_eq!(q.stdout.matches(&endpoint).count(), 2, "{}", q.stdout);
+    assert!(q.stdout.contains("rbac: external"), "{}", q.stdout);
+    assert!(
+        q.stdout.contains("LAKEFS_AUTH_ENCRYPT_SECRET_KEY"),
+        "{}",
+        q.stdout
+    );
+    // The authorization API runs there, behind lakeFS's service JWT, with the demo users.
+    let secret = std::fs::read_to_string(data.join("secret_key")).unwrap();
+    let service_jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"sub": "_lakefs-internal", "aud": ["auth-client"], "exp": 4_000_000_000i64}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.trim().as_bytes()),
+    )
+    .unwrap();
+    let found: Value = http
+        .get(format!("http://127.0.0.1:{}/api/v1/auth/users", port + 1))
+        .query(&[("amount", "2"), ("external_id", "quickstart:alice")])
+        .bearer_auth(&service_jwt)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["results"][0]["username"], "alice", "{found}");
     let alice = login(&http, port, "alice").await;
     let (status, me) = whoami(&http, port, &alice).await;
     assert_eq!(status, 200);

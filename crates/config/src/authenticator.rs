@@ -116,6 +116,31 @@ pub struct ProviderConfig {
     /// Merge the userinfo endpoint's claims (same `sub` required).
     #[serde(default)]
     pub userinfo: bool,
+    /// Namespace of this provider's external ids: a login's `sub` is returned, looked up and
+    /// stored as `<namespace>:<sub>`. Default: the provider's name, so two providers never map
+    /// to the same user by accident. Providers that set the same value explicitly share users
+    /// on purpose; `""` (explicit, and only when no other provider is namespaced) keeps the
+    /// bare `sub`, as lakeFS's own OIDC login stores it.
+    #[serde(default)]
+    pub external_id_namespace: Option<String>,
+    /// Create the user at its first login and keep its e-mail, friendly name and (with
+    /// `groups_claim`) memberships in sync at every login, so lakeFS finds it.
+    #[serde(default)]
+    pub provision_users: bool,
+    /// Claim whose value names a provisioned user.
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// Claim with the user's groups (a JSON array or comma-separated); with
+    /// `provision_users`, memberships are made exactly these at every login.
+    #[serde(default)]
+    pub groups_claim: Option<String>,
+}
+
+/// The separator between an external id's namespace and the provider's `sub`.
+pub const EXTERNAL_ID_SEPARATOR: char = ':';
+
+fn default_username_claim() -> String {
+    "sub".into()
 }
 
 fn default_scopes() -> Vec<String> {
@@ -131,6 +156,19 @@ fn default_skew() -> i64 {
 }
 
 impl ProviderConfig {
+    /// The namespace of this provider's external ids (see `external_id_namespace`).
+    pub fn namespace(&self) -> &str {
+        self.external_id_namespace.as_deref().unwrap_or(&self.name)
+    }
+
+    /// The external id a `sub` of this provider is stored under.
+    pub fn external_id(&self, sub: &str) -> String {
+        match self.namespace() {
+            "" => sub.to_owned(),
+            ns => format!("{ns}{EXTERNAL_ID_SEPARATOR}{sub}"),
+        }
+    }
+
     /// The effective client authentication.
     pub fn effective_client_auth(&self) -> ClientAuth {
         self.client_auth.unwrap_or(if self.client_secret.is_some() {
@@ -211,6 +249,51 @@ impl AuthenticatorConfig {
             }
         }
         self.validate_redirect_uris_are_unambiguous(p);
+        self.validate_namespaces(p);
+    }
+
+    /// External ids never collide by accident: a namespace is letters, digits, `.`, `_` or
+    /// `-` (so `<ns>:<sub>` cannot be read two ways), two providers share one only when both
+    /// set it explicitly, and the bare `sub` (`""`) cannot sit beside namespaced providers.
+    fn validate_namespaces(&self, p: &mut Vec<String>) {
+        let mut seen: BTreeMap<&str, (&str, bool)> = BTreeMap::new();
+        for (i, prov) in self.providers.iter().enumerate() {
+            let ns = prov.namespace();
+            let explicit = prov.external_id_namespace.is_some();
+            let at = format!("authenticator.providers[{i}]");
+            if !ns.is_empty()
+                && !ns
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                if explicit {
+                    p.push(format!(
+                        "{at}.external_id_namespace: {ns:?} may only have letters, digits, '.', '_' and '-'"
+                    ));
+                } else {
+                    p.push(format!(
+                        "{at}.external_id_namespace: the provider name {ns:?} cannot be the namespace of its external ids (letters, digits, '.', '_' and '-' only); set external_id_namespace"
+                    ));
+                }
+            }
+            if let Some((other, other_explicit)) = seen.insert(ns, (prov.name.as_str(), explicit))
+                && !(explicit && other_explicit)
+            {
+                p.push(format!(
+                    "authenticator.providers: {other:?} and {:?} would map the same sub to the same user (external id namespace {ns:?}); set external_id_namespace to the same value on both to share users on purpose, or to different values",
+                    prov.name
+                ));
+            }
+            if prov.username_claim.is_empty() {
+                p.push(format!("{at}.username_claim: must not be empty"));
+            }
+        }
+        if seen.contains_key("") && seen.len() > 1 {
+            p.push(
+                "authenticator.providers: external_id_namespace \"\" (the bare sub) is ambiguous beside namespaced providers: a bare sub can look like <namespace>:<sub>"
+                    .into(),
+            );
+        }
     }
 
     /// A redirect URI selects the provider, so no two providers may claim the same one: not
@@ -292,7 +375,62 @@ mod tests {
             clock_skew_seconds: 60,
             required_claims: BTreeMap::new(),
             userinfo: false,
+            external_id_namespace: None,
+            provision_users: false,
+            username_claim: default_username_claim(),
+            groups_claim: None,
         }
+    }
+
+    fn named(name: &str, uri: &str, namespace: Option<&str>) -> ProviderConfig {
+        let mut p = provider(name, &[uri], false);
+        p.external_id_namespace = namespace.map(Into::into);
+        p
+    }
+
+    #[test]
+    fn external_ids_are_namespaced_by_provider_by_default() {
+        let p = named("corp", "https://a/cb", None);
+        assert_eq!(p.external_id("alice"), "corp:alice");
+        let p = named("corp", "https://a/cb", Some("shared"));
+        assert_eq!(p.external_id("alice"), "shared:alice");
+        let p = named("corp", "https://a/cb", Some(""));
+        assert_eq!(p.external_id("alice"), "alice");
+    }
+
+    #[test]
+    fn ambiguous_namespaces_are_refused_at_startup() {
+        // Two providers, one namespace by accident.
+        let p = problems(vec![
+            named("a", "https://a/cb", None),
+            named("b", "https://b/cb", Some("a")),
+        ]);
+        assert!(
+            p.iter().any(|m| m.contains("would map the same sub")),
+            "{p:?}"
+        );
+        // Explicitly shared on both: allowed.
+        let p = problems(vec![
+            named("a", "https://a/cb", Some("corp")),
+            named("b", "https://b/cb", Some("corp")),
+        ]);
+        assert!(p.is_empty(), "{p:?}");
+        // The separator cannot appear in a namespace.
+        let p = problems(vec![named("a", "https://a/cb", Some("x:y"))]);
+        assert!(p.iter().any(|m| m.contains("may only have")), "{p:?}");
+        let p = problems(vec![named("my idp", "https://a/cb", None)]);
+        assert!(
+            p.iter().any(|m| m.contains("set external_id_namespace")),
+            "{p:?}"
+        );
+        // The bare sub beside a namespace.
+        let p = problems(vec![
+            named("a", "https://a/cb", Some("")),
+            named("b", "https://b/cb", None),
+        ]);
+        assert!(p.iter().any(|m| m.contains("bare sub")), "{p:?}");
+        let p = problems(vec![named("a", "https://a/cb", Some(""))]);
+        assert!(p.is_empty(), "{p:?}");
     }
 
     fn problems(providers: Vec<ProviderConfig>) -> Vec<String> {

@@ -7,6 +7,7 @@
 //! `database.postgres.connection_string`).
 
 mod authenticator;
+mod authorization;
 mod idp;
 mod load;
 mod types;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use authenticator::{
     AuthenticatorConfig, ClaimRequirement, ClientAuth, PkceMode, ProviderConfig,
 };
+pub use authorization::AuthorizationConfig;
 pub use idp::{
     IdpClient, IdpConfig, IdpFault, IdpUser, MAX_SLOW_TOKEN_MS, RESERVED_CLAIMS, SigningAlg,
 };
@@ -49,6 +51,9 @@ pub struct Config {
     pub idp: IdpConfig,
     /// Limits of every role's HTTP server.
     pub http: HttpServer,
+    /// The authorization service role, lakeFS's `auth.api.endpoint` (on when
+    /// `authorization.enabled`).
+    pub authorization: AuthorizationConfig,
 }
 
 impl Default for Config {
@@ -62,6 +67,7 @@ impl Default for Config {
             authenticator: AuthenticatorConfig::default(),
             idp: IdpConfig::default(),
             http: HttpServer::default(),
+            authorization: AuthorizationConfig::default(),
         }
     }
 }
@@ -352,6 +358,9 @@ impl Default for CookieAuthVerification {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Sts {
+    /// Run the STS server role when `auth.encrypt.secret_key` is set. Off for a lakests that
+    /// only serves a lakeFS OSS (lakeFS's own `/api/v1/sts/login` then does the login).
+    pub enabled: bool,
     /// TTL of a token when the request names none.
     pub default_ttl_seconds: i64,
     /// Largest TTL granted; larger requests are clamped.
@@ -376,6 +385,7 @@ pub struct Sts {
 impl Default for Sts {
     fn default() -> Self {
         Self {
+            enabled: true,
             default_ttl_seconds: 3600,
             max_ttl_seconds: 43_200,
             auto_create_users: false,
@@ -403,9 +413,11 @@ impl Config {
         !self.authenticator.providers.is_empty()
     }
 
-    /// Whether the STS server role runs: it does when `auth.encrypt.secret_key` is set.
+    /// Whether the STS server role runs: it does when `auth.encrypt.secret_key` is set, unless
+    /// `auth.sts.enabled` is false (a lakests serving only a lakeFS OSS, whose own STS endpoint
+    /// does the login).
     pub fn sts_enabled(&self) -> bool {
-        self.auth.encrypt.secret_key.is_some()
+        self.auth.encrypt.secret_key.is_some() && self.auth.sts.enabled
     }
 
     /// Problems of the `database.*` section alone (enough for the admin commands).
@@ -448,7 +460,13 @@ impl Config {
         p.extend(self.validate_database());
         self.http.validate(&mut p);
         let sts = self.sts_enabled();
-        if !sts && !self.authenticator_enabled() && !self.idp.enabled {
+        self.authorization.validate(
+            &mut p,
+            self.auth.encrypt.secret_key.is_some(),
+            self.authenticator_enabled(),
+        );
+        if !sts && !self.authenticator_enabled() && !self.idp.enabled && !self.authorization.enabled
+        {
             p.push(
                 "nothing to run: set auth.encrypt.secret_key (or LAKESTS_AUTH_ENCRYPT_SECRET_KEY) \
                  for the STS server, authenticator.providers for the authenticator, or \

@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+use crate::directory::Directory;
+
 /// A user of the directory, as lakeFS knows users, plus the external id STS login maps to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserRecord {
@@ -98,14 +100,18 @@ pub enum StoreError {
     /// A unique key (username, external id, grant key) is taken.
     #[error("{0} already exists")]
     AlreadyExists(String),
+    /// A write names a user, group or policy that does not exist.
+    #[error("{0} does not exist")]
+    NotFound(String),
     /// The database failed or is unreachable.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
-/// Everything lakests keeps: the user directory, login audit records and single-use grants.
+/// Everything lakests keeps: the user directory (with what lakeFS's authorization API serves,
+/// [`Directory`]), login audit records and single-use grants.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Directory + Send + Sync + 'static {
     /// Checks the connection.
     async fn ping(&self) -> Result<(), StoreError>;
 

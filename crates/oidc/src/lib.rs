@@ -26,7 +26,7 @@ mod token;
 use std::path::PathBuf;
 
 pub use metrics::Outcome;
-pub use router::{router, router_with_discovery};
+pub use router::{router, router_with_discovery, routes};
 pub use service::{AuthenticatorService, SESSION_GRANT_KIND};
 
 /// Why the authenticator could not be built. Only local problems: nothing is fetched at

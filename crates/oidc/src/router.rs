@@ -30,6 +30,12 @@ pub fn router_with_discovery(
     service: Arc<AuthenticatorService>,
     discovery: Option<LoginDiscovery>,
 ) -> Router {
+    lakests_http::with_common_layers(routes(service, discovery))
+}
+
+/// The routes of [`router_with_discovery`] without the common layers, for a listener shared
+/// with another role (the authorization API).
+pub fn routes(service: Arc<AuthenticatorService>, discovery: Option<LoginDiscovery>) -> Router {
     let mut api = Router::new()
         .route("/api/v1/sts/login", post(login))
         .route("/api/v1/sts/authorize", post(authorize))
@@ -45,7 +51,7 @@ pub fn router_with_discovery(
             }),
         );
     }
-    lakests_http::with_common_layers(api.with_state(service))
+    api.with_state(service)
 }
 
 /// The client's address when the server was started with connect info.

@@ -394,9 +394,139 @@ impl AuthenticatorService {
                 .await?;
         }
 
-        let flat = lakests_core::claims::flatten(&claims);
+        let mut flat = lakests_core::claims::flatten(&claims);
         check_required(&provider.cfg, &flat)?;
+        // The sub lakeFS looks users up by: namespaced per provider (see ProviderConfig).
+        let sub = match flat.get("sub") {
+            Some(s) if !s.is_empty() => s.clone(),
+            _ => {
+                return Err(AuthenticatorError::Unauthorized(
+                    "the ID token has no sub claim".into(),
+                ));
+            }
+        };
+        let external_id = provider.cfg.external_id(&sub);
+        lakests_core::user::check_name("external id", &external_id).map_err(|e| {
+            AuthenticatorError::Unauthorized(format!("the identity cannot be used: {e}"))
+        })?;
+        if provider.cfg.provision_users {
+            self.provision(&provider.cfg, &external_id, &flat).await?;
+        }
+        flat.insert("sub".into(), external_id);
         Ok(flat)
+    }
+
+    /// Creates the user of a first login, or brings a known user's e-mail, friendly name and
+    /// (with `groups_claim`) memberships in line with the claims.
+    async fn provision(
+        &self,
+        cfg: &ProviderConfig,
+        external_id: &str,
+        claims: &Claims,
+    ) -> Result<(), AuthenticatorError> {
+        let groups = match &cfg.groups_claim {
+            None => None,
+            Some(claim) => {
+                let mut groups = claims
+                    .get(claim)
+                    .map(|v| lakests_core::claims::split_groups(v))
+                    .unwrap_or_default();
+                groups.retain(|g| {
+                    let ok = lakests_core::user::check_name("group", g).is_ok();
+                    if !ok {
+                        tracing::warn!(
+                            "a group in the groups claim is not a valid group name; skipped"
+                        );
+                    }
+                    ok
+                });
+                groups.sort();
+                groups.dedup();
+                Some(groups)
+            }
+        };
+        if let Some(user) = self
+            .store
+            .find_user_by_external_id(external_id)
+            .await
+            .map_err(store_error)?
+        {
+            return self.sync(&user, claims, groups).await;
+        }
+        let username = claims
+            .get(&cfg.username_claim)
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .ok_or_else(|| {
+                AuthenticatorError::Unauthorized(format!(
+                    "cannot create a user: the ID token has no {:?} claim",
+                    cfg.username_claim
+                ))
+            })?;
+        lakests_core::user::check_name("username", &username)
+            .map_err(|e| AuthenticatorError::Unauthorized(format!("cannot create a user: {e}")))?;
+        let user = lakests_core::directory::DirectoryUser {
+            user: lakests_core::UserRecord {
+                username,
+                external_id: Some(external_id.to_owned()),
+                email: claims.get("email").cloned(),
+                friendly_name: claims.get("name").cloned(),
+                groups: groups.clone().unwrap_or_default(),
+                created_at: self.clock.now(),
+            },
+            source: Some("oidc".into()),
+        };
+        match self.store.create_directory_user(&user).await {
+            Ok(()) => {
+                tracing::info!(user = %user.user.username, "provisioned a user at its first login");
+                Ok(())
+            }
+            // A concurrent first login of the same identity, or a username taken by another.
+            Err(StoreError::AlreadyExists(_)) => {
+                match self
+                    .store
+                    .find_user_by_external_id(external_id)
+                    .await
+                    .map_err(store_error)?
+                {
+                    Some(existing) => self.sync(&existing, claims, groups).await,
+                    None => Err(AuthenticatorError::Conflict(
+                        "cannot create a user: the username is taken by another identity".into(),
+                    )),
+                }
+            }
+            Err(e) => Err(store_error(e)),
+        }
+    }
+
+    async fn sync(
+        &self,
+        user: &lakests_core::UserRecord,
+        claims: &Claims,
+        groups: Option<Vec<String>>,
+    ) -> Result<(), AuthenticatorError> {
+        let email = claims.get("email").or(user.email.as_ref());
+        let name = claims.get("name").or(user.friendly_name.as_ref());
+        if email != user.email.as_ref() || name != user.friendly_name.as_ref() {
+            self.store
+                .update_user_profile(
+                    &user.username,
+                    email.map(String::as_str),
+                    name.map(String::as_str),
+                )
+                .await
+                .map_err(store_error)?;
+        }
+        if let Some(groups) = groups
+            && groups != user.groups
+        {
+            self.store
+                .set_user_groups(&user.username, &groups)
+                .await
+                .map_err(store_error)?;
+            tracing::info!(user = %user.username, "group memberships synced from the groups claim");
+        }
+        Ok(())
     }
 
     async fn take_session(&self, state: &str) -> Result<Session, AuthenticatorError> {

@@ -34,6 +34,7 @@ pub struct Application {
     limits: lakests_http::ServeLimits,
     clock: Arc<dyn Clock>,
     audit: lakests_config::Audit,
+    authorization_addr: Option<SocketAddr>,
 }
 
 impl Application {
@@ -75,6 +76,38 @@ impl Application {
             idp_addr = Some(addr);
         }
 
+        // The authorization API (lakeFS's auth.api.endpoint): on its own listener, or sharing
+        // the authenticator's.
+        let mut authorization_addr = None;
+        let mut shared_authz = None;
+        if config.authorization.enabled {
+            let secret = config
+                .auth
+                .encrypt
+                .secret_key
+                .as_ref()
+                .context("authorization.enabled requires auth.encrypt.secret_key")?;
+            let state = lakests_authz::state(
+                store.clone(),
+                clock.clone(),
+                secret.expose().as_bytes(),
+                config.authorization.api_token.as_ref().map(|t| t.expose()),
+            )
+            .map_err(|e| anyhow::anyhow!("cannot start the authorization API: {e}"))?;
+            match &config.authorization.listen_address {
+                Some(addr) => {
+                    let listener = bind(addr, "authorization").await?;
+                    authorization_addr = Some(listener.local_addr()?);
+                    roles.push(Role {
+                        name: "authorization",
+                        listener,
+                        router: lakests_authz::router(state),
+                    });
+                }
+                None => shared_authz = Some(state),
+            }
+        }
+
         let mut authenticator_addr = None;
         let mut in_process: Option<Arc<lakests_oidc::AuthenticatorService>> = None;
         if config.authenticator_enabled() {
@@ -88,19 +121,33 @@ impl Application {
             );
             let listener = bind(&config.authenticator.listen_address, "authenticator").await?;
             authenticator_addr = Some(listener.local_addr()?);
+            let discovery = login_discovery(&config);
+            let router = match shared_authz.take() {
+                Some(state) => {
+                    authorization_addr = authenticator_addr;
+                    lakests_http::with_common_layers(
+                        lakests_oidc::routes(service.clone(), discovery)
+                            .merge(lakests_authz::routes(state, false)),
+                    )
+                }
+                None => lakests_oidc::router_with_discovery(service.clone(), discovery),
+            };
             roles.push(Role {
                 name: "authenticator",
                 listener,
-                router: lakests_oidc::router_with_discovery(
-                    service.clone(),
-                    login_discovery(&config),
-                ),
+                router,
             });
             in_process = Some(service);
         }
 
         let mut sts_addr = None;
-        if let Some(secret) = &config.auth.encrypt.secret_key {
+        if let Some(secret) = config
+            .auth
+            .encrypt
+            .secret_key
+            .as_ref()
+            .filter(|_| config.sts_enabled())
+        {
             let discovery = in_process.as_ref().and_then(|_| login_discovery(&config));
             let authorizer = in_process.clone();
             let authenticator: Arc<dyn Authenticator> = match (
@@ -156,6 +203,11 @@ impl Application {
             });
         }
 
+        if shared_authz.is_some() {
+            anyhow::bail!(
+                "authorization.listen_address is required unless the authenticator role runs in this process"
+            );
+        }
         if roles.is_empty() {
             anyhow::bail!("no role is configured to run");
         }
@@ -170,6 +222,7 @@ impl Application {
             limits,
             clock,
             audit: config.auth.audit.clone(),
+            authorization_addr,
         })
     }
 
@@ -186,6 +239,12 @@ impl Application {
     /// Address of the development IdP role, when it runs.
     pub fn idp_addr(&self) -> Option<SocketAddr> {
         self.idp_addr
+    }
+
+    /// Address of the authorization API (lakeFS's `auth.api.endpoint` is
+    /// `http://<this>/api/v1`), when it runs: its own, or the authenticator's when shared.
+    pub fn authorization_addr(&self) -> Option<SocketAddr> {
+        self.authorization_addr
     }
 
     /// The store every role shares.

@@ -3,6 +3,7 @@
 //! at start and pass the same conformance suite (`tests/conformance.rs`).
 
 mod common;
+mod directory;
 mod postgres;
 mod redact;
 mod sqlite;

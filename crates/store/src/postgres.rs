@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use lakests_core::directory::{Directory, DirectoryUser};
 use lakests_core::store::{Grant, LoginAudit, Store, StoreError, UserRecord};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -11,7 +12,7 @@ use url::Url;
 
 use crate::common::{
     AuditRow, GrantRow, UserRow, audit_from_row, backend_msg, external_id_exists, fold_one_user,
-    fold_users, grant_exists, is_unique_violation, live_grant, normalize_groups, user_exists,
+    fold_users, grant_exists, is_unique_violation, live_grant, user_exists,
 };
 use crate::redact::{Redactor, chain};
 
@@ -68,6 +69,10 @@ impl PostgresStore {
         self.redactor.backend(error)
     }
 
+    fn db(&self, error: sqlx::Error) -> StoreError {
+        self.backend(error)
+    }
+
     /// Which unique key of `users` a violation is about, by constraint name (see the
     /// migration).
     fn user_conflict(&self, error: sqlx::Error, user: &UserRecord) -> StoreError {
@@ -83,6 +88,8 @@ impl PostgresStore {
         }
     }
 }
+
+crate::directory::directory_impl!(PostgresStore, " COLLATE \"C\"");
 
 /// Where the URL points, without its password: `at host:port/database as user`.
 fn describe(url: &Url) -> String {
@@ -116,28 +123,11 @@ impl Store for PostgresStore {
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.backend(e))?;
-        sqlx::query(
-            "INSERT INTO users (username, external_id, email, friendly_name, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(&user.username)
-        .bind(&user.external_id)
-        .bind(&user.email)
-        .bind(&user.friendly_name)
-        .bind(user.created_at)
-        .execute(&mut *tx)
+        self.create_directory_user(&DirectoryUser {
+            user: user.clone(),
+            source: None,
+        })
         .await
-        .map_err(|e| self.user_conflict(e, user))?;
-        for group in normalize_groups(&user.groups) {
-            sqlx::query("INSERT INTO user_groups (username, group_name) VALUES ($1, $2)")
-                .bind(&user.username)
-                .bind(group)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.backend(e))?;
-        }
-        tx.commit().await.map_err(|e| self.backend(e))
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use lakests_core::directory::{Directory, DirectoryUser};
 use lakests_core::store::{Grant, LoginAudit, Store, StoreError, UserRecord};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
@@ -13,8 +14,7 @@ use sqlx::sqlite::{
 
 use crate::common::{
     AuditRow, GrantRow, UserRow, audit_from_row, backend, backend_msg, external_id_exists,
-    fold_one_user, fold_users, grant_exists, is_unique_violation, live_grant, normalize_groups,
-    user_exists,
+    fold_one_user, fold_users, grant_exists, is_unique_violation, live_grant, user_exists,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -60,7 +60,17 @@ impl SqliteStore {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    fn db(&self, error: sqlx::Error) -> StoreError {
+        backend(error)
+    }
+
+    fn user_conflict(&self, error: sqlx::Error, user: &UserRecord) -> StoreError {
+        user_conflict(error, user)
+    }
 }
+
+crate::directory::directory_impl!(SqliteStore, "");
 
 /// Creates the parent directories (0700) and the file (0600) unless they exist. SQLite gives
 /// its `-wal` and `-shm` files the mode of the database file.
@@ -109,27 +119,11 @@ impl Store for SqliteStore {
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO users (username, external_id, email, friendly_name, created_at) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(&user.username)
-        .bind(&user.external_id)
-        .bind(&user.email)
-        .bind(&user.friendly_name)
-        .bind(user.created_at)
-        .execute(&mut *tx)
+        self.create_directory_user(&DirectoryUser {
+            user: user.clone(),
+            source: None,
+        })
         .await
-        .map_err(|e| user_conflict(e, user))?;
-        for group in normalize_groups(&user.groups) {
-            sqlx::query("INSERT INTO user_groups (username, group_name) VALUES (?, ?)")
-                .bind(&user.username)
-                .bind(group)
-                .execute(&mut *tx)
-                .await
-                .map_err(backend)?;
-        }
-        tx.commit().await.map_err(backend)
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {

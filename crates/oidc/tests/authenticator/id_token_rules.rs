@@ -77,7 +77,10 @@ async fn a_valid_rs256_id_token_yields_its_claims_flattened_to_strings() {
     let (status, body, text) = c.login().await;
     assert_eq!(status, 200, "{text}");
     let claims = body["claims"].as_object().unwrap();
-    assert_eq!(claims["sub"], "alice-sub-7f3a");
+    assert_eq!(
+        claims["sub"], "hostile:alice-sub-7f3a",
+        "namespaced by the provider's name"
+    );
     assert_eq!(claims["iss"], c.idp.issuer.as_str());
     assert_eq!(claims["aud"], CLIENT_ID);
     assert_eq!(claims["email"], "alice@example.com");
@@ -364,7 +367,7 @@ async fn key_rotation_is_picked_up_without_a_restart() {
     c.idp.issue(k.rs256_rotated.sign(&c.claims(), json!({})));
     let (status, body, text) = c.login().await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(body["claims"]["sub"], "alice-sub-7f3a");
+    assert_eq!(body["claims"]["sub"], "hostile:alice-sub-7f3a");
     assert_eq!(c.idp.jwks_hits(), 2);
     // And the retired key is no longer trusted once the new JWKS is in use.
     c.idp.issue(k.rs256.sign(&c.claims(), json!({})));

@@ -120,7 +120,9 @@ fn lakefs_style_authorization_url(
 
 fn assert_alice(claims: &Value, issuer: &str, client_id: &str) {
     let c = claims.as_object().unwrap();
-    assert_eq!(c["sub"], "alice");
+    // The sub comes back namespaced by the provider (its name by default).
+    let sub = c["sub"].as_str().unwrap();
+    assert!(sub.ends_with(":alice"), "{sub}");
     assert_eq!(c["iss"], issuer);
     assert_eq!(c["aud"], client_id);
     assert_eq!(c["email"], "alice@example.com");
@@ -177,7 +179,10 @@ async fn a_confidential_client_secret_basic_client_in_state_mode_logs_in_with_es
     let (status, body, text) = env.authn.login(&cb.code, &cb.state, CONF_STATE).await;
     assert_eq!(status, 200, "{text}");
     let c = &body["claims"];
-    assert_eq!(c["sub"], "bob");
+    assert_eq!(
+        c["sub"], "conf-state:bob",
+        "namespaced by the provider's name"
+    );
     assert_eq!(c["aud"], "lakests-confidential");
     assert_eq!(c["groups"], "viewers");
     assert_eq!(c["email_verified"], "false");
@@ -261,7 +266,7 @@ async fn a_loopback_redirect_on_another_port_works_end_to_end_for_the_native_cli
     keep_clock_in_step(&env);
     let (status, body, text) = env.authn.login(&cb.code, &cb.state, redirect).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(body["claims"]["sub"], "alice");
+    assert_eq!(body["claims"]["sub"], "public-state:alice");
 }
 
 #[tokio::test]
@@ -361,4 +366,63 @@ async fn a_ca_file_without_certificates_is_refused_at_construction() {
             .unwrap_err();
         assert!(err.to_string().contains("ca_file"), "{err}");
     }
+}
+
+/// Provisioning at first login through oidc-provider: the user is created under the namespaced
+/// external id the authenticator returns (what lakeFS's `StsLogin` looks up), with e-mail,
+/// friendly name and the groups of the `groups` claim; a later login brings memberships back in
+/// line with the claim.
+#[tokio::test]
+async fn a_first_login_through_oidc_provider_provisions_the_user_with_its_groups() {
+    let op = OidcProvider::start().await;
+    let mut p = op_provider("panva", &op.issuer, PUBLIC_STATE, false, PkceMode::State);
+    p.provision_users = true;
+    p.groups_claim = Some("groups".into());
+    let clock = lakests_core::ManualClock::new(SystemClock.now());
+    let authn = Authn::start(base_config(vec![p]), clock).await;
+    let authorization_endpoint = format!("{}/auth", op.issuer);
+    let env = Env {
+        op,
+        authn,
+        authorization_endpoint,
+    };
+    assert!(
+        env.authn
+            .store
+            .find_user_by_external_id("panva:alice")
+            .await
+            .unwrap()
+            .is_none(),
+        "no admin created alice"
+    );
+    let (url, _) = lakefs_style_authorization_url(&env, "lakests-public", PUBLIC_STATE, "alice");
+    let cb = complete_login(&url, PUBLIC_STATE).await;
+    keep_clock_in_step(&env);
+    let (status, body, text) = env.authn.login(&cb.code, &cb.state, PUBLIC_STATE).await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(body["claims"]["sub"], "panva:alice");
+    let user = env
+        .authn
+        .store
+        .find_user_by_external_id("panva:alice")
+        .await
+        .unwrap()
+        .expect("provisioned");
+    assert_eq!(user.username, "alice");
+    assert_eq!(user.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(user.friendly_name.as_deref(), Some("Alice Liddell"));
+    assert_eq!(user.groups, ["admins", "data-engineers"]);
+
+    env.authn
+        .store
+        .set_user_groups("alice", &["stale".into()])
+        .await
+        .unwrap();
+    let (url, _) = lakefs_style_authorization_url(&env, "lakests-public", PUBLIC_STATE, "alice");
+    let cb = complete_login(&url, PUBLIC_STATE).await;
+    keep_clock_in_step(&env);
+    let (status, _, text) = env.authn.login(&cb.code, &cb.state, PUBLIC_STATE).await;
+    assert_eq!(status, 200, "{text}");
+    let user = env.authn.store.get_user("alice").await.unwrap().unwrap();
+    assert_eq!(user.groups, ["admins", "data-engineers"], "synced back");
 }

@@ -163,7 +163,7 @@ async fn a_session_login_sends_the_server_side_verifier_and_checks_the_nonce() {
     );
     let (status, body, text) = a.login("code-1", &s.state, SESSION_REDIRECT).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(body["claims"]["sub"], "alice");
+    assert_eq!(body["claims"]["sub"], "session:alice");
     let req = idp.last_token_request();
     let verifier = &req.form["code_verifier"];
     // The verifier was never in the browser: not the state, not in the URL, and it matches
@@ -369,7 +369,7 @@ async fn sessions_are_shared_through_the_store_by_every_replica() {
         redirect_uri: SESSION_REDIRECT.into(),
     };
     let claims = two.sts_login(&req, &ctx).await.unwrap();
-    assert_eq!(claims["sub"], "alice");
+    assert_eq!(claims["sub"], "session:alice");
     // And it is gone for the first replica too.
     assert!(matches!(
         one.sts_login(&req, &ctx).await,

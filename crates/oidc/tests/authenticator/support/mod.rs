@@ -461,6 +461,10 @@ pub fn provider(
         clock_skew_seconds: 60,
         required_claims: Default::default(),
         userinfo: false,
+        external_id_namespace: None,
+        provision_users: false,
+        username_claim: "sub".into(),
+        groups_claim: None,
     }
 }
 
