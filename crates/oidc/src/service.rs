@@ -400,14 +400,18 @@ impl AuthenticatorService {
         let sub = match flat.get("sub") {
             Some(s) if !s.is_empty() => s.clone(),
             _ => {
-                return Err(AuthenticatorError::Unauthorized(
-                    "the ID token has no sub claim".into(),
-                ));
+                return Err(AuthenticatorError::Unauthorized(Refusal::new(
+                    Reason::SubjectMissing,
+                    "the ID token has no sub claim",
+                )));
             }
         };
         let external_id = provider.cfg.external_id(&sub);
         lakests_core::user::check_name("external id", &external_id).map_err(|e| {
-            AuthenticatorError::Unauthorized(format!("the identity cannot be used: {e}"))
+            AuthenticatorError::Unauthorized(Refusal::new(
+                Reason::IdTokenInvalid,
+                format!("the identity cannot be used: {e}"),
+            ))
         })?;
         if provider.cfg.provision_users {
             self.provision(&provider.cfg, &external_id, &flat).await?;
@@ -458,13 +462,21 @@ impl AuthenticatorService {
             .filter(|v| !v.is_empty())
             .cloned()
             .ok_or_else(|| {
-                AuthenticatorError::Unauthorized(format!(
-                    "cannot create a user: the ID token has no {:?} claim",
-                    cfg.username_claim
+                AuthenticatorError::Unauthorized(Refusal::new(
+                    Reason::CannotProvision,
+                    format!(
+                        "cannot create a user: the ID token has no {:?} claim",
+                        cfg.username_claim
+                    ),
                 ))
             })?;
         lakests_core::user::check_name("username", &username)
-            .map_err(|e| AuthenticatorError::Unauthorized(format!("cannot create a user: {e}")))?;
+            .map_err(|e| {
+                AuthenticatorError::Unauthorized(Refusal::new(
+                    Reason::CannotProvision,
+                    format!("cannot create a user: {e}"),
+                ))
+            })?;
         let user = lakests_core::directory::DirectoryUser {
             user: lakests_core::UserRecord {
                 username,
