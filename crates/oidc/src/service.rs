@@ -470,13 +470,12 @@ impl AuthenticatorService {
                     ),
                 ))
             })?;
-        lakests_core::user::check_name("username", &username)
-            .map_err(|e| {
-                AuthenticatorError::Unauthorized(Refusal::new(
-                    Reason::CannotProvision,
-                    format!("cannot create a user: {e}"),
-                ))
-            })?;
+        lakests_core::user::check_name("username", &username).map_err(|e| {
+            AuthenticatorError::Unauthorized(Refusal::new(
+                Reason::CannotProvision,
+                format!("cannot create a user: {e}"),
+            ))
+        })?;
         let user = lakests_core::directory::DirectoryUser {
             user: lakests_core::UserRecord {
                 username,
