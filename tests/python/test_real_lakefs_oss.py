@@ -18,8 +18,10 @@ import os
 import shlex
 import subprocess
 import time
+import urllib.parse
 
 import boto3
+import jwt
 import botocore.client
 import botocore.exceptions
 import lakefs
@@ -28,7 +30,7 @@ import requests
 import yaml
 
 from conftest import ROOT, clean_env, free_port, lakests_bin, stop_server, wait_healthy, Server
-from real_lakefs import LakeFS, yaml_text
+from real_lakefs import LakeFS, pkce_pair, yaml_text
 
 SECRET = "real-lakefs-oss-suite-secret-shared-by-lakefs-and-lakests-64-bytes-long"
 FOLLOW = ROOT / "tests" / "login-browser" / "follow.mjs"
@@ -45,8 +47,10 @@ IDP_USERS = [
     {"sub": "admin", "email": ADMIN, "name": "Ada Admin", "groups": ["Admins"]},
     {"sub": "dana", "email": DANA, "name": "Dana", "groups": ["Developers"]},
     {"sub": "victor", "email": VICTOR, "name": "Victor", "groups": ["Viewers"]},
+    {"sub": "noemail", "name": "No E-mail", "groups": ["Viewers"]},
 ]
 REPO = "e2e-repo"
+REDIRECT = "http://127.0.0.1:8085/callback"
 
 ALL_ACCESS = [{"effect": "allow", "action": ["fs:*", "auth:*", "ci:*", "retention:*", "branches:*", "pr:*"],
                "resource": "*"}]
@@ -102,7 +106,7 @@ def oss(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("oss")
     authn_port, idp_port = free_port(), free_port()
     issuer = f"http://127.0.0.1:{idp_port}"
-    redirect = "http://127.0.0.1:8085/callback"
+    redirect = REDIRECT
     # docs/lakefs-oss.md §1, with the development IdP as the OpenID Provider. The authenticator's
     # listen address comes first: conftest's helpers read the first one.
     doc = {
@@ -130,6 +134,7 @@ def oss(tmp_path_factory):
     try:
         wait_healthy(f"{lakests.base}/api/v1/healthcheck", proc, log)
         system = Oss(lakests, config, lakests.base, None, tmp)
+        system.idp = issuer
         # The first admin, as docs/lakefs-oss.md §3 says, and the company's groups.
         system.cli("policies", "add", "AllAccess", "--statement", json.dumps(ALL_ACCESS))
         system.cli("policies", "add", "FSFullAccess", "--statement", json.dumps(FS_FULL))
@@ -332,3 +337,100 @@ def test_a_removed_user_still_vouched_for_by_the_idp_is_provisioned_again(oss):
     user = oss.user(VICTOR)
     assert user is not None and user["groups"] == ["Viewers"], user
     assert json.loads(oss.cli("credentials", "list", VICTOR, "-o", "json").stdout) == []
+
+
+# What else the real lakeFS showed about the authorization API (AUTHZ.md) and its STS (WIRE.md) --
+
+def jwt_claims(token: str) -> dict:
+    return jwt.decode(token, SECRET, algorithms=["HS256"], audience="login")
+
+
+def _code(oss, sub: str) -> tuple[str, str]:
+    verifier, challenge = pkce_pair()
+    resp = requests.get(f"{oss.idp}/authorize", allow_redirects=False, timeout=10, params={
+        "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT,
+        "scope": "openid profile email", "state": verifier, "code_challenge": challenge,
+        "code_challenge_method": "S256", "login_hint": sub})
+    assert resp.status_code in (302, 303), resp.text
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlparse(resp.headers["Location"]).query))
+    return query["code"], verifier
+
+
+def test_lakefs_mints_with_its_default_ttl_and_clamps_a_long_one(oss):
+    """WIRE §1, §2.5 against lakeFS itself (it mints once it has found the user through lakests):
+    no ttl_seconds → 3600 s; more than 12 h → 43200 s; the token's sub is the username."""
+    for ttl, expected in ((None, 3600), (10 ** 6, 43200), (120, 120)):
+        code, state = _code(oss, "dana")
+        body = {"code": code, "state": state, "redirect_uri": REDIRECT}
+        if ttl is not None:
+            body["ttl_seconds"] = ttl
+        resp = requests.post(f"{oss.lakefs.api}/sts/login", json=body, timeout=30)
+        assert resp.status_code == 200, resp.text
+        claims = jwt_claims(resp.json()["token"])
+        assert claims["exp"] - claims["iat"] == expected, (ttl, claims)
+        assert claims["sub"] == DANA and claims["iss"] == "auth"
+
+
+def test_lakefs_refuses_an_identity_lakests_cannot_provision(oss):
+    """A user whose IdP identity is valid but whose ID token has no e-mail (the username claim):
+    lakests's authenticator refuses (401, reason cannot_provision) and lakeFS passes the 401 on
+    as `{"message"}` (WIRE §2.1), without its reason."""
+    code, state = _code(oss, "noemail")
+    resp = requests.post(f"{oss.lakefs.api}/sts/login", json={"code": code, "state": state, "redirect_uri": REDIRECT},
+                         timeout=30)
+    assert resp.status_code == 401, resp.text
+    assert set(resp.json()) == {"message"}
+
+
+def test_the_admin_manages_groups_policies_and_keys_through_lakefs_api(oss):
+    """AUTHZ §4: what lakeFS's UI does, through lakeFS's own API with the admin's token, lands
+    in lakests (names with characters lakeFS percent-encodes twice, AUTHZ §1)."""
+    h = bearer(oss.tokens["admin"])
+    api = oss.lakefs.api
+    group = "Data Eng"
+    policy = "ReadE2E(repo)"
+    statement = [{"effect": "allow", "action": ["fs:Read*", "fs:List*"],
+                  "resource": f"arn:lakefs:fs:::repository/{REPO}*"}]
+    r = requests.post(f"{api}/auth/groups", json={"id": group}, headers=h, timeout=10)
+    assert r.status_code == 201, r.text
+    r = requests.post(f"{api}/auth/policies", json={"id": policy, "statement": statement}, headers=h, timeout=10)
+    assert r.status_code == 201, r.text
+    quoted = urllib.parse.quote
+    r = requests.put(f"{api}/auth/groups/{quoted(group)}/policies/{quoted(policy)}", headers=h, timeout=10)
+    assert r.status_code == 201, r.text
+    r = requests.put(f"{api}/auth/groups/{quoted(group)}/members/{quoted(DANA)}", headers=h, timeout=10)
+    assert r.status_code == 201, r.text
+    shown = json.loads(oss.cli("groups", "show", group, "-o", "json").stdout)
+    assert policy in json.dumps(shown) and DANA in json.dumps(shown), shown
+    listed = requests.get(f"{api}/auth/groups/{quoted(group)}/policies", headers=h, timeout=10)
+    assert listed.status_code == 200 and [p["id"] for p in listed.json()["results"]] == [policy], listed.text
+    assert listed.json()["results"][0]["statement"][0]["resource"] == statement[0]["resource"]
+    # A malformed policy is refused by lakeFS's own validation before it reaches lakests.
+    bad = requests.post(f"{api}/auth/policies", json={"id": "Bad", "statement": [{"effect": "maybe", "action": ["fs:*"],
+                                                                                    "resource": "*"}]},
+                        headers=h, timeout=10)
+    assert bad.status_code == 400, bad.text
+    # An access key created in lakeFS's UI is made by lakests and works at the S3 gateway.
+    r = requests.post(f"{api}/auth/users/{quoted(DANA)}/credentials", headers=h, timeout=10)
+    assert r.status_code == 201, r.text
+    key = r.json()
+    assert key["access_key_id"] in oss.cli("credentials", "list", DANA, "-o", "json").stdout
+    s3 = s3_client(oss, key["access_key_id"], key["secret_access_key"])
+    assert s3.get_object(Bucket=REPO, Key="main/s3/object.bin")["Body"].read() == b"through the S3 gateway"
+
+
+def test_lakefs_refuses_to_start_with_another_secret(oss, tmp_path):
+    """AUTHZ §2: lakeFS checks the authorization API at boot (GET /config/version with its
+    service token); a lakeFS whose secret is not lakests's exits instead of failing later."""
+    conf = yaml.safe_load(oss.cli("lakefs-config").stdout)
+    # Printed without --show-secret, the secret is a comment (a null key): the operator sets it.
+    assert conf["auth"]["encrypt"] is None
+    del conf["auth"]["encrypt"]
+    other = LakeFS(tmp_path / "lakefs-wrong", "another-secret-than-lakests-has-at-least-32-bytes", config=conf)
+    proc = other.spawn()
+    try:
+        code = proc.wait(timeout=60)
+    finally:
+        other.stop(check=False)
+    assert code != 0, other.log_text()[-2000:]
+    assert "401" in other.log_text() or "nauthorized" in other.log_text(), other.log_text()[-2000:]
