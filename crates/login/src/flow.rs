@@ -586,7 +586,9 @@ impl Login {
                     Some(secret) => match self
                         .client
                         .exchange(
-                            &opts.endpoint,
+                            // The server that started the session keeps it (the
+                            // authenticator of a lakeFS endpoint).
+                            &plan.authorize_at,
                             state.expose(),
                             &secret,
                             deadline,
