@@ -358,7 +358,8 @@ def _code(oss, sub: str) -> tuple[str, str]:
 
 def test_lakefs_mints_with_its_default_ttl_and_clamps_a_long_one(oss):
     """WIRE §1, §2.5 against lakeFS itself (it mints once it has found the user through lakests):
-    no ttl_seconds → 3600 s; more than 12 h → 43200 s; the token's sub is the username."""
+    no ttl_seconds → 3600 s; more than 12 h → 43200 s; the token's sub is the username; a
+    negative ttl_seconds mints an expired token."""
     for ttl, expected in ((None, 3600), (10 ** 6, 43200), (120, 120)):
         code, state = _code(oss, "dana")
         body = {"code": code, "state": state, "redirect_uri": REDIRECT}
@@ -369,6 +370,16 @@ def test_lakefs_mints_with_its_default_ttl_and_clamps_a_long_one(oss):
         claims = jwt_claims(resp.json()["token"])
         assert claims["exp"] - claims["iat"] == expected, (ttl, claims)
         assert claims["sub"] == DANA and claims["iss"] == "auth"
+    # ttl_seconds <= 0: lakeFS mints a token that is already expired (lakests's STS role answers
+    # 400 instead, docs/compatibility.md), and refuses it.
+    code, state = _code(oss, "dana")
+    resp = requests.post(f"{oss.lakefs.api}/sts/login", timeout=30,
+                         json={"code": code, "state": state, "redirect_uri": REDIRECT, "ttl_seconds": -60})
+    assert resp.status_code == 200, resp.text
+    token = resp.json()["token"]
+    claims = jwt.decode(token, SECRET, algorithms=["HS256"], audience="login", options={"verify_exp": False})
+    assert claims["exp"] <= claims["iat"], claims
+    assert requests.get(f"{oss.lakefs.api}/user", headers=bearer(token), timeout=10).status_code == 401
 
 
 def test_lakefs_refuses_an_identity_lakests_cannot_provision(oss):
