@@ -11,6 +11,8 @@ Every step is one a user or an administrator takes: the admin's bootstrap with `
 policies/groups/users/credentials`, `lakests login --endpoint <lakeFS> --authenticator <lakests>`
 (its browser the redirect follower), lakectl with the token cache lakests login wrote, the lakefs
 SDK from the exported environment, boto3 against lakeFS's S3 gateway with a key lakests issued.
+The tests share one deployment and run in file order, as a story: the first login provisions
+dana, whose repository the later tests read and write; victor is removed near the end.
 """
 
 import json
@@ -21,9 +23,9 @@ import time
 import urllib.parse
 
 import boto3
-import jwt
 import botocore.client
 import botocore.exceptions
+import jwt
 import lakefs
 import pytest
 import requests
@@ -59,9 +61,10 @@ FS_READ = [{"effect": "allow", "action": ["fs:List*", "fs:Read*"], "resource": "
 
 
 class Oss:
-    def __init__(self, lakests: Server, config, authenticator: str, lakefs_server: LakeFS, tmp):
-        self.lakests, self.config, self.authenticator, self.lakefs, self.tmp = \
-            lakests, config, authenticator, lakefs_server, tmp
+    def __init__(self, lakests: Server, config, idp: str, tmp):
+        self.lakests, self.config, self.idp, self.tmp = lakests, config, idp, tmp
+        self.authenticator = lakests.base
+        self.lakefs: LakeFS | None = None  # started once lakests is set up
         self.tokens = {}
 
     def cli(self, *args, check=True) -> subprocess.CompletedProcess:
@@ -133,8 +136,7 @@ def oss(tmp_path_factory):
     lakefs_server = None
     try:
         wait_healthy(f"{lakests.base}/api/v1/healthcheck", proc, log)
-        system = Oss(lakests, config, lakests.base, None, tmp)
-        system.idp = issuer
+        system = Oss(lakests, config, issuer, tmp)
         # The first admin, as docs/lakefs-oss.md §3 says, and the company's groups.
         system.cli("policies", "add", "AllAccess", "--statement", json.dumps(ALL_ACCESS))
         system.cli("policies", "add", "FSFullAccess", "--statement", json.dumps(FS_FULL))
@@ -345,7 +347,9 @@ def jwt_claims(token: str) -> dict:
     return jwt.decode(token, SECRET, algorithms=["HS256"], audience="login")
 
 
-def _code(oss, sub: str) -> tuple[str, str]:
+def devidp_code(oss, sub: str) -> tuple[str, str]:
+    """A code for `sub` from the development IdP in lakeFS's documented flow (state = PKCE
+    verifier), for calling lakeFS's /api/v1/sts/login directly. Returns (code, state)."""
     verifier, challenge = pkce_pair()
     resp = requests.get(f"{oss.idp}/authorize", allow_redirects=False, timeout=10, params={
         "response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT,
@@ -361,7 +365,7 @@ def test_lakefs_mints_with_its_default_ttl_and_clamps_a_long_one(oss):
     no ttl_seconds → 3600 s; more than 12 h → 43200 s; the token's sub is the username; a
     negative ttl_seconds mints an expired token."""
     for ttl, expected in ((None, 3600), (10 ** 6, 43200), (120, 120)):
-        code, state = _code(oss, "dana")
+        code, state = devidp_code(oss, "dana")
         body = {"code": code, "state": state, "redirect_uri": REDIRECT}
         if ttl is not None:
             body["ttl_seconds"] = ttl
@@ -372,7 +376,7 @@ def test_lakefs_mints_with_its_default_ttl_and_clamps_a_long_one(oss):
         assert claims["sub"] == DANA and claims["iss"] == "auth"
     # ttl_seconds <= 0: lakeFS mints a token that is already expired (lakests's STS role answers
     # 400 instead, docs/compatibility.md), and refuses it.
-    code, state = _code(oss, "dana")
+    code, state = devidp_code(oss, "dana")
     resp = requests.post(f"{oss.lakefs.api}/sts/login", timeout=30,
                          json={"code": code, "state": state, "redirect_uri": REDIRECT, "ttl_seconds": -60})
     assert resp.status_code == 200, resp.text
@@ -386,7 +390,7 @@ def test_lakefs_refuses_an_identity_lakests_cannot_provision(oss):
     """A user whose IdP identity is valid but whose ID token has no e-mail (the username claim):
     lakests's authenticator refuses (401, reason cannot_provision) and lakeFS passes the 401 on
     as `{"message"}` (WIRE §2.1), without its reason."""
-    code, state = _code(oss, "noemail")
+    code, state = devidp_code(oss, "noemail")
     resp = requests.post(f"{oss.lakefs.api}/sts/login", json={"code": code, "state": state, "redirect_uri": REDIRECT},
                          timeout=30)
     assert resp.status_code == 401, resp.text
