@@ -36,10 +36,10 @@ def lakefs_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def lakests(tmp_path_factory):
-    """lakests with lakeFS's secret; the IdP's alice is mapped to lakeFS's admin user."""
+    """lakests with lakeFS's secret; the IdP's alice (external id dev:alice: the provider namespaces it) is mapped to lakeFS's admin user."""
     system = start_lakests(
         tmp_path_factory.mktemp("lakests"), SECRET,
-        users=[(ADMIN, "alice", ["admins"])],
+        users=[(ADMIN, "dev:alice", ["admins"])],
         idp_users=[{"sub": "alice", "email": "alice@example.com", "name": "Alice", "groups": ["admins"]},
                    {"sub": "mallory", "email": "mallory@example.com", "name": "Mallory"}])
     yield system
@@ -148,7 +148,7 @@ def test_real_lakefs_verifies_tokens_with_the_rules_wire_states(lakefs_server):
 
 def test_a_token_from_another_secret_is_refused_by_real_lakefs(lakefs_server, tmp_path):
     """A lakests that does not share lakeFS's secret mints tokens lakeFS refuses."""
-    other = start_lakests(tmp_path / "other", "a-different-secret-than-lakefs-has-32+", users=[(ADMIN, "alice", [])],
+    other = start_lakests(tmp_path / "other", "a-different-secret-than-lakefs-has-32+", users=[(ADMIN, "dev:alice", [])],
                           idp_users=[{"sub": "alice"}])
     try:
         token = sts_token(other)["token"]

@@ -76,7 +76,7 @@ def lakests(tmp_path_factory):
     alice and carol exist at the IdP; only the claims differ."""
     system = start_lakests(
         tmp_path_factory.mktemp("lakests"), SECRET,
-        users=[(ADMIN, "alice", ["admins"])],
+        users=[(ADMIN, "dev:alice", ["admins"])],
         idp_users=[{"sub": "alice", "email": "alice@example.com", "groups": ["admins"], "claims": {"department": "data"}},
                    {"sub": "carol", "email": "carol@example.com", "claims": {"department": "finance"}}])
     yield system

@@ -207,7 +207,7 @@ fn use_case(browser: Arc<dyn Browser>, cache: Arc<FileTokenCache>) -> anyhow::Re
 /// Puts the token in lakectl's token cache, so that lakectl works with no access key
 /// configured, and says when that replaced another server's token (the file holds one token
 /// for all servers). A failure here does not undo the login: it is reported.
-fn write_lakectl_cache(t: &CachedToken, cache: &FileTokenCache) {
+fn write_lakectl_cache(t: &CachedToken, cache: &FileTokenCache, replaced: Option<&str>) {
     let file = match LakectlTokenFile::in_home() {
         Ok(f) => f,
         Err(e) => {
@@ -216,7 +216,7 @@ fn write_lakectl_cache(t: &CachedToken, cache: &FileTokenCache) {
         }
     };
     let shown = file.path().display();
-    match file.sync(t, cache, now()) {
+    match file.sync(t, cache, replaced, now()) {
         Ok(LakectlSync::Unchanged | LakectlSync::Written) => {}
         Ok(LakectlSync::Replaced {
             previous_endpoint: Some(prev),
@@ -331,10 +331,10 @@ pub async fn login(mut args: LoginArgs) -> anyhow::Result<ExitCode> {
     }
     // Who this endpoint's cached token was for, to notice a server that now logs us in as
     // someone else.
-    let previous = FileTokenCache::in_config_dir()
+    let before = FileTokenCache::in_config_dir()
         .ok()
-        .and_then(|c| c.load(&endpoint).ok().flatten())
-        .and_then(|t| t.username);
+        .and_then(|c| c.load(&endpoint).ok().flatten());
+    let previous = before.as_ref().and_then(|t| t.username.clone());
     let outcome = login.login(&opts).await?;
     let t = outcome.token();
     let who = t
@@ -362,7 +362,7 @@ pub async fn login(mut args: LoginArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if !args.no_lakectl_cache {
-        write_lakectl_cache(t, &cache);
+        write_lakectl_cache(t, &cache, before.as_ref().map(|b| b.token.expose()));
     }
     if args.exec {
         return exec(&args.command, t).await;

@@ -1835,8 +1835,11 @@ fn python_sdk_repositories_from_env_block(block: &str) -> String {
 
 async fn login_against_lakefs_standin(pkce: &'static str) {
     let (sys, authenticator) = authenticator_only(pkce).await;
-    let lakefs =
-        LakefsStandIn::start(format!("{authenticator}/api/v1"), &[("alice", "alice")]).await;
+    let lakefs = LakefsStandIn::start(
+        format!("{authenticator}/api/v1"),
+        &[("test:alice", "alice")],
+    )
+    .await;
     let term = Terminal::new();
     let cmd = follow_command();
     let port = sys.callback_port.to_string();
@@ -1908,8 +1911,11 @@ async fn login_against_a_lakefs_standin_in_session_mode_starts_at_the_authentica
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_profile_set_once_makes_login_endpoint_work_against_lakefs() {
     let (sys, authenticator) = authenticator_only("session").await;
-    let lakefs =
-        LakefsStandIn::start(format!("{authenticator}/api/v1"), &[("alice", "alice")]).await;
+    let lakefs = LakefsStandIn::start(
+        format!("{authenticator}/api/v1"),
+        &[("test:alice", "alice")],
+    )
+    .await;
     let term = Terminal::new();
     let cmd = follow_command();
     let dir = term.config_home().join("lakests");
@@ -1985,8 +1991,11 @@ async fn a_profile_set_once_makes_login_endpoint_work_against_lakefs() {
 async fn lakefs_refusals_without_a_reason_get_lakefs_specific_messages() {
     let (sys, authenticator) = authenticator_only("state").await;
     // carol signs in but has no lakeFS user: lakeFS answers 404.
-    let lakefs =
-        LakefsStandIn::start(format!("{authenticator}/api/v1"), &[("alice", "alice")]).await;
+    let lakefs = LakefsStandIn::start(
+        format!("{authenticator}/api/v1"),
+        &[("test:alice", "alice")],
+    )
+    .await;
     let term = Terminal::new();
     let cmd = follow_command();
     let port = sys.callback_port.to_string();
@@ -2047,7 +2056,7 @@ async fn a_login_as_another_identity_than_the_cached_one_is_warned_about() {
     let term = Terminal::new();
     let out = term
         .run(
-            &["users", "add", "carol", "--external-id", "carol"],
+            &["users", "add", "carol", "--external-id", "test:carol"],
             &[("LAKESTS_DATA_DIR", &data_dir)],
         )
         .await;

@@ -586,6 +586,8 @@ impl Login {
                     Some(secret) => match self
                         .client
                         .exchange(
+                            // The server that started the session keeps it (the
+                            // authenticator of a lakeFS endpoint).
                             &plan.authorize_at,
                             state.expose(),
                             &secret,

@@ -153,11 +153,14 @@ impl LakectlTokenFile {
     }
 
     /// Makes the file hold `t`'s token, saying what it replaced. `cache` names the server of
-    /// a token lakests wrote before.
+    /// a token lakests wrote before; `replaced` is the token lakests's cache held for `t`'s
+    /// server before this login (the new one has taken its place there by now, so `cache`
+    /// no longer knows it).
     pub fn sync(
         &self,
         t: &CachedToken,
         cache: &dyn TokenCache,
+        replaced: Option<&str>,
         now: i64,
     ) -> Result<LakectlSync, LoginError> {
         let previous = self.read()?;
@@ -168,6 +171,8 @@ impl LakectlTokenFile {
                 }
                 LakectlSync::Written
             }
+            // This server's previous token, which this login replaced.
+            Some(p) if replaced == Some(p.token.as_str()) => LakectlSync::Written,
             Some(p) if !p.token.is_empty() && p.expiration_time > now => {
                 let previous_endpoint = cache.endpoint_holding(&p.token)?;
                 if previous_endpoint.as_deref() == Some(t.endpoint.as_str()) {
@@ -248,10 +253,16 @@ mod tests {
         cache.store(&a, &ta).unwrap();
         cache.store(&b, &tb).unwrap();
 
-        assert_eq!(f.sync(&ta, &cache, 1_000).unwrap(), LakectlSync::Written);
-        assert_eq!(f.sync(&ta, &cache, 1_001).unwrap(), LakectlSync::Unchanged);
         assert_eq!(
-            f.sync(&tb, &cache, 1_002).unwrap(),
+            f.sync(&ta, &cache, None, 1_000).unwrap(),
+            LakectlSync::Written
+        );
+        assert_eq!(
+            f.sync(&ta, &cache, None, 1_001).unwrap(),
+            LakectlSync::Unchanged
+        );
+        assert_eq!(
+            f.sync(&tb, &cache, None, 1_002).unwrap(),
             LakectlSync::Replaced {
                 previous_endpoint: Some("http://a.example.com".into())
             }
@@ -259,20 +270,55 @@ mod tests {
         // A token lakests did not write (lakectl login, say).
         f.write("foreign", 9_000).unwrap();
         assert_eq!(
-            f.sync(&ta, &cache, 1_004).unwrap(),
+            f.sync(&ta, &cache, None, 1_004).unwrap(),
             LakectlSync::Replaced {
                 previous_endpoint: None
             }
         );
         // An expired token is replaced silently.
         f.write("foreign", 900).unwrap();
-        assert_eq!(f.sync(&ta, &cache, 1_005).unwrap(), LakectlSync::Written);
+        assert_eq!(
+            f.sync(&ta, &cache, None, 1_005).unwrap(),
+            LakectlSync::Written
+        );
 
         assert!(!f.remove_if_holds("token-b").unwrap(), "not ours: kept");
         assert!(f.path().exists());
         assert!(f.remove_if_holds("token-a").unwrap());
         assert!(!f.path().exists());
         assert!(!f.remove_if_holds("token-a").unwrap());
+    }
+
+    #[test]
+    fn a_forced_login_replaces_its_own_servers_older_token_without_a_warning() {
+        // `lakests login --force` (or a login near expiry): lakests's cache already holds the
+        // new token for the server when lakectl's file is synced, so only the token it held
+        // before tells that lakectl's token is this server's older one, not a foreign one.
+        let dir = tempfile::tempdir().unwrap();
+        let cache = FileTokenCache::in_dir(dir.path().join("tokens"));
+        let f = LakectlTokenFile::in_dir(dir.path().join("lakectl"));
+        let a = Endpoint::parse("http://a.example.com").unwrap();
+        let old = cached(&a, "token-old", 5_000);
+        cache.store(&a, &old).unwrap();
+        assert_eq!(
+            f.sync(&old, &cache, None, 1_000).unwrap(),
+            LakectlSync::Written
+        );
+        let new = cached(&a, "token-new", 6_000);
+        cache.store(&a, &new).unwrap();
+        assert_eq!(
+            f.sync(&new, &cache, Some("token-old"), 1_001).unwrap(),
+            LakectlSync::Written
+        );
+        assert_eq!(f.read().unwrap().unwrap().token, "token-new");
+        // Without it, the same file looks foreign: what the CLI used to warn about.
+        f.write("token-old", 5_000).unwrap();
+        assert_eq!(
+            f.sync(&new, &cache, None, 1_002).unwrap(),
+            LakectlSync::Replaced {
+                previous_endpoint: None
+            }
+        );
     }
 
     #[test]
@@ -284,7 +330,7 @@ mod tests {
         assert_eq!(f.read().unwrap(), None);
         let ep = Endpoint::parse("http://a.example.com").unwrap();
         assert_eq!(
-            f.sync(&cached(&ep, "t", 5_000), &cache, 1).unwrap(),
+            f.sync(&cached(&ep, "t", 5_000), &cache, None, 1).unwrap(),
             LakectlSync::Written
         );
         assert_eq!(f.read().unwrap().unwrap().token, "t");
