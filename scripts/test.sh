@@ -88,7 +88,8 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "cargo test"
 cargo build --quiet -p lakests-cli
-cargo test --workspace
+# --no-fail-fast: one run shows every failing suite, not only the first.
+cargo test --workspace --no-fail-fast
 
 step "benchmarks build (not run: they are noisy; ./bench/run.sh runs them)"
 cargo test --quiet -p lakests-bench --benches --no-run
@@ -97,7 +98,7 @@ step "pytest (lakeFS Python SDK, real lakeFS + lakectl, Keycloak)"
 LAKESTS_TEST_BIN="$root/target/debug/lakests" .venv/bin/python -m pytest -q tests/python
 
 step "Schemathesis (the authorization API against lakeFS's spec)"
-./tests/schemathesis/run.sh tests/schemathesis/lakefs-authorization-api.yml 60
+./tests/schemathesis/run.sh ../shared/reference/lakefs-authorization-api.yml 60
 
 echo
 echo "all tests passed"

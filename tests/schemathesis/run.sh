@@ -4,6 +4,7 @@
 # 5xx, any response that violates the spec, any wrong content type.
 #
 #   tests/schemathesis/run.sh [path/to/lakefs-authorization-api.yml] [seconds]
+#   (default: ../shared/reference/lakefs-authorization-api.yml, lakeFS api/authorization.yml)
 #
 # Deliberate deviations, each from lakeFS's code (AUTHZ.md), not checked here:
 # - `encryptedPassword` is `null` (the spec says string; lakests keeps no passwords and lakeFS's
@@ -14,7 +15,13 @@
 #   schema-valid requests: the positive_data_acceptance check is not run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-SPEC=${1:-tests/schemathesis/lakefs-authorization-api.yml}
+# lakeFS's own spec is not copied into this repository: it is read from the project's shared
+# reference (../shared/reference beside the checkout, as in CI), or from the path given.
+SPEC=${1:-../shared/reference/lakefs-authorization-api.yml}
+if [ ! -f "$SPEC" ]; then
+  echo "tests/schemathesis/run.sh: lakeFS's authorization spec not found at $SPEC; pass its path" >&2
+  exit 1
+fi
 SECONDS_BUDGET=${2:-60}
 VENV=${SCHEMATHESIS_VENV:-.venv-schemathesis}
 if [ ! -x "$VENV/bin/schemathesis" ]; then
