@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const SECRET: &str = "cli-directory-test-secret-value";
+const SECRET: &str = "cli-directory-test-secret-value-of-at-least-32-bytes";
 
 fn lakests(dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakests"));

@@ -53,7 +53,7 @@ async fn system() -> System {
     app.store()
         .create_user(&UserRecord {
             username: "alice".into(),
-            external_id: Some("alice".into()),
+            external_id: Some("dev:alice".into()),
             email: None,
             friendly_name: None,
             groups: vec![],
@@ -134,7 +134,7 @@ async fn the_authenticator_refuses_every_faulty_id_token() {
         .unwrap();
     assert_eq!(ok.status(), 200);
     let claims: Value = ok.json().await.unwrap();
-    assert_eq!(claims["claims"]["sub"], "alice");
+    assert_eq!(claims["claims"]["sub"], "dev:alice", "namespaced by its provider");
     let ok = s
         .http
         .post(format!("{}/api/v1/sts/login", s.sts))
