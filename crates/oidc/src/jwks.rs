@@ -363,7 +363,7 @@ mod tests {
             {"kty": "EC", "crv": "P-256", "x": b64(&[1; 32]), "y": b64(&[2; 32]), "kid": "off-curve"}
         ]});
         let set = KeySet::parse(doc.to_string().as_bytes()).unwrap();
-        let k = |kid: &str| set.by_kid(kid).next().unwrap();
+        let k = |kid: &'static str| set.by_kid(kid).next().unwrap();
         assert_eq!(
             parsed_algs(k("any-rsa")),
             [
