@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The lakests benchmark suite: one command, bounded time (a few minutes on 2 cores), results in
 # bench/RESULTS.md. Needs wrk (apt-get install -y wrk), PostgreSQL on 127.0.0.1:5432 for the
-# PostgreSQL figures, and python3 (venv, PyPI) for the Python authenticator. Not run by CI (it
+# PostgreSQL figures (user postgres; its password, if it has one, in PGPASSWORD, which psql and
+# lakests both read), and python3 (venv, PyPI) for the Python authenticator. Not run by CI (it
 # is noisy); CI builds it so it cannot rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
