@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The lakests benchmark suite: one command, bounded time (a few minutes on 2 cores), results in
-# bench/RESULTS.md. Needs wrk (apt-get install -y wrk) and PostgreSQL on 127.0.0.1:5432 for the
-# PostgreSQL figures. Not run by CI (it is noisy); CI builds it so it cannot rot.
+# bench/RESULTS.md. Needs wrk (apt-get install -y wrk), PostgreSQL on 127.0.0.1:5432 for the
+# PostgreSQL figures (user postgres; its password, if it has one, in PGPASSWORD, which psql and
+# lakests both read), and python3 (venv, PyPI) for the Python authenticator. Not run by CI (it
+# is noisy); CI builds it so it cannot rot.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then
@@ -9,5 +11,15 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo build --release -p lakests-cli -p lakests-bench
 mkdir -p bench/out
-timeout 900 target/release/lakests-bench bench/RESULTS.md
+# The Python authenticator the login is compared with (issue 14, target 6): a virtual
+# environment from its pinned requirements, rebuilt only when they change.
+venv=target/bench-venv
+req=bench/python-authenticator/requirements.txt
+if ! cmp -s "$req" "$venv/requirements.txt" 2>/dev/null; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+  cp "$req" "$venv/requirements.txt"
+fi
+LAKESTS_BENCH_PYTHON="$PWD/$venv/bin/python" timeout 900 target/release/lakests-bench bench/RESULTS.md
 timeout 600 cargo bench -p lakests-bench --bench hot -- --warm-up-time 1 --measurement-time 3 2>&1 | tee bench/out/criterion.txt

@@ -1,4 +1,6 @@
-//! Criterion benches of the hot functions: lakeFS token mint and verify, claims flattening.
+//! Criterion benches of the hot functions: lakeFS token mint and verify, claims flattening,
+//! ID-token validation with the keys parsed once per JWKS fetch (and, beside it, the signature
+//! check alone through jsonwebtoken, which re-parses the key at every call).
 
 use std::hint::black_box;
 
@@ -90,6 +92,22 @@ fn id_token_validation(c: &mut Criterion) {
         c.bench_function(&format!("id_token_validate_cached_keys_{alg:?}"), |b| {
             b.iter(|| validator.validate(black_box(&token), 1_700_000_100))
         });
+        // The path lakests used before keeping parsed aws-lc-rs keys per JWKS fetch:
+        // jsonwebtoken rebuilds the public key from the JWK's components at every call. This
+        // is the signature check alone (no header or claims parsing), so the comparison with
+        // the line above is conservative.
+        let dec = jsonwebtoken::DecodingKey::from_jwk(&jwk).expect("decoding key");
+        let (input, sig) = token.rsplit_once('.').expect("compact JWS");
+        assert!(
+            jsonwebtoken::crypto::verify(sig, input.as_bytes(), &dec, alg).expect("verify"),
+            "the bench token verifies"
+        );
+        c.bench_function(
+            &format!("id_token_signature_reparsed_per_call_{alg:?}"),
+            |b| {
+                b.iter(|| jsonwebtoken::crypto::verify(black_box(sig), input.as_bytes(), &dec, alg))
+            },
+        );
     }
 }
 

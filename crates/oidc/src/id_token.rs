@@ -4,8 +4,8 @@
 //! accident: `alg` must be one lakests accepts and the provider advertises (never `none`,
 //! never HMAC), `crit` is refused (no extension is understood), and key-carrying headers
 //! (`jwk`, `jku`, `x5u`, `x5c`) are ignored: keys come only from the provider's JWKS.
-//! jsonwebtoken then checks the signature only; every claim is checked below, each with its
-//! own error.
+//! aws-lc-rs then checks the signature only, with the keys parsed when the JWKS was fetched
+//! (see [`crate::jwks`]); every claim is checked below, each with its own error.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -187,15 +187,13 @@ impl ParsedToken<'_> {
                 usable
             }
         };
-        let verified = candidates.iter().any(|k| {
-            jsonwebtoken::crypto::verify(
-                self.signature,
-                self.signing_input.as_bytes(),
-                &k.key,
-                self.alg.jwt(),
-            )
-            .unwrap_or(false)
-        });
+        // A signature that is not base64url cannot verify with any key.
+        let Ok(signature) = URL_SAFE_NO_PAD.decode(self.signature) else {
+            return Err(IdTokenError::BadSignature);
+        };
+        let verified = candidates
+            .iter()
+            .any(|k| k.verify(self.alg, self.signing_input.as_bytes(), &signature));
         if verified {
             Ok(())
         } else {

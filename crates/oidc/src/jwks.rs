@@ -1,10 +1,15 @@
 //! The provider's signing keys (RFC 7517), reduced to what can verify an ID token: public
 //! RSA, EC (P-256, P-384) and Ed25519 keys meant for signatures. Symmetric (`oct`) keys are
 //! dropped: an ID token is never verified with HMAC.
+//!
+//! Each key is parsed into aws-lc-rs public keys once, when the JWKS is fetched: one
+//! [`ParsedPublicKey`] per algorithm the key may verify. A verification then only checks the
+//! signature; before, every call rebuilt the key from its JWK components (for P-256, a point
+//! decoding and validation that cost more than the signature check itself).
 
+use aws_lc_rs::signature::{self as sig, ParsedPublicKey, RsaPublicKeyComponents};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
 use serde_json::Value;
 
 /// Most keys kept from one JWKS; more is not a key set but an attack on our CPU.
@@ -56,20 +61,42 @@ impl Alg {
         }
     }
 
-    /// The jsonwebtoken algorithm that verifies it.
-    pub fn jwt(self) -> jsonwebtoken::Algorithm {
-        use jsonwebtoken::Algorithm as A;
-        match self {
-            Alg::Rs256 => A::RS256,
-            Alg::Rs384 => A::RS384,
-            Alg::Rs512 => A::RS512,
-            Alg::Ps256 => A::PS256,
-            Alg::Ps384 => A::PS384,
-            Alg::Ps512 => A::PS512,
-            Alg::Es256 => A::ES256,
-            Alg::Es384 => A::ES384,
-            Alg::EdDsa => A::EdDSA,
-        }
+    /// Every algorithm lakests accepts.
+    const ALL: [Alg; 9] = [
+        Alg::Rs256,
+        Alg::Rs384,
+        Alg::Rs512,
+        Alg::Ps256,
+        Alg::Ps384,
+        Alg::Ps512,
+        Alg::Es256,
+        Alg::Es384,
+        Alg::EdDsa,
+    ];
+
+    /// The aws-lc-rs RSA parameters of an RSA algorithm: 2048-8192-bit keys (RFC 7518 §3.3),
+    /// the same ones jsonwebtoken's aws-lc-rs backend used.
+    fn rsa_params(self) -> Option<&'static sig::RsaParameters> {
+        Some(match self {
+            Alg::Rs256 => &sig::RSA_PKCS1_2048_8192_SHA256,
+            Alg::Rs384 => &sig::RSA_PKCS1_2048_8192_SHA384,
+            Alg::Rs512 => &sig::RSA_PKCS1_2048_8192_SHA512,
+            Alg::Ps256 => &sig::RSA_PSS_2048_8192_SHA256,
+            Alg::Ps384 => &sig::RSA_PSS_2048_8192_SHA384,
+            Alg::Ps512 => &sig::RSA_PSS_2048_8192_SHA512,
+            Alg::Es256 | Alg::Es384 | Alg::EdDsa => return None,
+        })
+    }
+
+    /// The aws-lc-rs verification algorithm of an algorithm whose key is a point or a raw
+    /// public key (JWS signatures are fixed-length `r || s` for ECDSA, RFC 7518 §3.4).
+    fn point_algorithm(self) -> Option<&'static dyn sig::VerificationAlgorithm> {
+        Some(match self {
+            Alg::Es256 => &sig::ECDSA_P256_SHA256_FIXED,
+            Alg::Es384 => &sig::ECDSA_P384_SHA384_FIXED,
+            Alg::EdDsa => &sig::ED25519,
+            _ => return None,
+        })
     }
 
     /// The only key type this algorithm may be verified with.
@@ -102,8 +129,11 @@ pub(crate) struct VerifyKey {
     kind: KeyKind,
     /// The JWK's `alg`, when it names one: the key is then usable with that algorithm only.
     alg: Option<String>,
-    /// The key itself.
-    pub key: DecodingKey,
+    /// The key, parsed once for each algorithm it [allows](Self::allows). An algorithm
+    /// missing here although allowed means aws-lc-rs rejected the key material (for example
+    /// a point not on the curve): every signature is then refused, as it was when the key
+    /// was parsed at each verification.
+    parsed: Vec<(Alg, ParsedPublicKey)>,
 }
 
 impl std::fmt::Debug for VerifyKey {
@@ -122,6 +152,42 @@ impl VerifyKey {
     pub fn allows(&self, alg: Alg) -> bool {
         self.kind == alg.key_kind() && self.alg.as_deref().is_none_or(|a| a == alg.name())
     }
+
+    /// Whether `signature` (raw bytes) is a valid `alg` signature of `message` by this key.
+    /// False when the key does not allow `alg`.
+    pub fn verify(&self, alg: Alg, message: &[u8], signature: &[u8]) -> bool {
+        self.parsed
+            .iter()
+            .find(|(a, _)| *a == alg)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
+    }
+
+    /// Parses the key material once for every algorithm this key allows.
+    fn parse_for_allowed(&mut self, material: &Material) {
+        self.parsed = Alg::ALL
+            .into_iter()
+            .filter(|a| self.allows(*a))
+            .filter_map(|a| {
+                let parsed = match material {
+                    Material::Rsa { n, e } => RsaPublicKeyComponents { n, e }
+                        .to_parsed_public_key(a.rsa_params()?)
+                        .ok()?,
+                    Material::Point(bytes) => {
+                        ParsedPublicKey::new(a.point_algorithm()?, bytes).ok()?
+                    }
+                };
+                Some((a, parsed))
+            })
+            .collect();
+    }
+}
+
+/// A JWK's public key material, decoded from base64url.
+enum Material {
+    /// Modulus and exponent, big-endian.
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// An uncompressed EC point (`0x04 || x || y`) or a raw Ed25519 public key.
+    Point(Vec<u8>),
 }
 
 /// A provider's usable signing keys.
@@ -181,7 +247,7 @@ fn parse_key(jwk: &Value) -> Option<VerifyKey> {
         Some(_) => return None,
     };
     let b64 = |name: &str| s(name).and_then(|v| URL_SAFE_NO_PAD.decode(v).ok());
-    let (kind, key) = match s("kty")? {
+    let (kind, material) = match s("kty")? {
         "RSA" => {
             let n = b64("n")?;
             let e = b64("e")?;
@@ -190,7 +256,7 @@ fn parse_key(jwk: &Value) -> Option<VerifyKey> {
             if bits < 2048 || e.is_empty() {
                 return None;
             }
-            (KeyKind::Rsa, DecodingKey::from_rsa_raw_components(&n, &e))
+            (KeyKind::Rsa, Material::Rsa { n, e })
         }
         "EC" => {
             let (kind, len) = match s("crv")? {
@@ -202,29 +268,30 @@ fn parse_key(jwk: &Value) -> Option<VerifyKey> {
             if x.len() != len || y.len() != len {
                 return None;
             }
-            (
-                kind,
-                DecodingKey::from_ec_components(s("x")?, s("y")?).ok()?,
-            )
+            let mut point = Vec::with_capacity(1 + 2 * len);
+            point.push(0x04);
+            point.extend_from_slice(&x);
+            point.extend_from_slice(&y);
+            (kind, Material::Point(point))
         }
         "OKP" => {
-            if s("crv")? != "Ed25519" || b64("x")?.len() != 32 {
+            let x = b64("x")?;
+            if s("crv")? != "Ed25519" || x.len() != 32 {
                 return None;
             }
-            (
-                KeyKind::Ed25519,
-                DecodingKey::from_ed_components(s("x")?).ok()?,
-            )
+            (KeyKind::Ed25519, Material::Point(x))
         }
         // "oct" and anything else: never a verification key for an ID token.
         _ => return None,
     };
-    Some(VerifyKey {
+    let mut key = VerifyKey {
         kid,
         kind,
         alg,
-        key,
-    })
+        parsed: Vec::new(),
+    };
+    key.parse_for_allowed(&material);
+    Some(key)
 }
 
 #[cfg(test)]
@@ -273,6 +340,69 @@ mod tests {
         assert!(!k("any-rsa").allows(Alg::Es256));
         assert!(k("ec").allows(Alg::Es256));
         assert!(!k("ec").allows(Alg::Es384));
+    }
+
+    fn parsed_algs(key: &VerifyKey) -> Vec<Alg> {
+        key.parsed.iter().map(|(a, _)| *a).collect()
+    }
+
+    #[test]
+    fn keys_are_parsed_once_per_fetch_for_each_algorithm_they_allow() {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let rsa = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).unwrap();
+        let components: aws_lc_rs::rsa::PublicKeyComponents<Vec<u8>> = rsa.public_key().into();
+        let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = ec.public_key().as_ref();
+        let (n, e) = (b64(&components.n), b64(&components.e));
+        let doc = json!({"keys": [
+            {"kty": "RSA", "n": n, "e": e, "kid": "any-rsa"},
+            {"kty": "RSA", "n": n, "e": e, "kid": "rs", "alg": "RS256"},
+            {"kty": "RSA", "n": n, "e": e, "kid": "mismatch", "alg": "ES256"},
+            {"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..]), "kid": "ec"},
+            // Right lengths, but not a point on P-256: aws-lc-rs refuses it.
+            {"kty": "EC", "crv": "P-256", "x": b64(&[1; 32]), "y": b64(&[2; 32]), "kid": "off-curve"}
+        ]});
+        let set = KeySet::parse(doc.to_string().as_bytes()).unwrap();
+        let k = |kid: &'static str| set.by_kid(kid).next().unwrap();
+        assert_eq!(
+            parsed_algs(k("any-rsa")),
+            [
+                Alg::Rs256,
+                Alg::Rs384,
+                Alg::Rs512,
+                Alg::Ps256,
+                Alg::Ps384,
+                Alg::Ps512
+            ]
+        );
+        assert_eq!(parsed_algs(k("rs")), [Alg::Rs256]);
+        assert!(parsed_algs(k("mismatch")).is_empty());
+        assert_eq!(parsed_algs(k("ec")), [Alg::Es256]);
+        // A key aws-lc-rs cannot use stays listed (its kid is known, so the token is refused
+        // for its signature, as before), but verifies nothing.
+        assert!(k("off-curve").allows(Alg::Es256));
+        assert!(parsed_algs(k("off-curve")).is_empty());
+        assert!(!k("off-curve").verify(Alg::Es256, b"m", &[0; 64]));
+    }
+
+    #[test]
+    fn a_parsed_key_verifies_its_own_signatures_and_nothing_else() {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let ec = EcdsaKeyPair::generate(&ECDSA_P256_SHA256_FIXED_SIGNING).unwrap();
+        let point = ec.public_key().as_ref();
+        let doc = json!({"keys": [
+            {"kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..]), "kid": "ec"}
+        ]});
+        let set = KeySet::parse(doc.to_string().as_bytes()).unwrap();
+        let key = &set.keys[0];
+        let signature = ec.sign(&rng, b"header.payload").unwrap();
+        assert!(key.verify(Alg::Es256, b"header.payload", signature.as_ref()));
+        assert!(!key.verify(Alg::Es256, b"header.payload2", signature.as_ref()));
+        assert!(!key.verify(Alg::Es384, b"header.payload", signature.as_ref()));
+        let mut bad = signature.as_ref().to_vec();
+        bad[10] ^= 1;
+        assert!(!key.verify(Alg::Es256, b"header.payload", &bad));
     }
 
     #[test]
