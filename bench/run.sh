@@ -2,7 +2,7 @@
 # The lakests benchmark suite: one command, bounded time (a few minutes on 2 cores), results in
 # bench/RESULTS.md. Needs wrk (apt-get install -y wrk) and PostgreSQL on 127.0.0.1:5432 for the
 # PostgreSQL figures. Not run by CI (it is noisy); CI builds it so it cannot rot.
-# `./bench/run.sh soak` runs only the soak (10,000 logins and 1,000,000 verifications, about two
+# `./bench/run.sh soak` runs only the soak (10,000 logins and 1,000,000 verifications, a few
 # minutes) and updates its own section of bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
