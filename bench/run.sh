@@ -4,6 +4,8 @@
 # PostgreSQL figures (user postgres; its password, if it has one, in PGPASSWORD, which psql and
 # lakests both read), and python3 (venv, PyPI) for the Python authenticator. Not run by CI (it
 # is noisy); CI builds it so it cannot rot.
+# `./bench/run.sh soak` runs only the soak (10,000 logins and 1,000,000 verifications, a few
+# minutes) and updates its own section of bench/RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if ! command -v wrk >/dev/null; then
@@ -11,6 +13,9 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo build --release -p lakests-cli -p lakests-bench
 mkdir -p bench/out
+if [ "${1:-}" = soak ]; then
+  exec timeout 900 target/release/lakests-bench soak bench/RESULTS.md
+fi
 # The Python authenticator the login is compared with (issue 14, target 6): a virtual
 # environment from its pinned requirements, rebuilt only when they change.
 venv=target/bench-venv
@@ -23,3 +28,5 @@ if ! cmp -s "$req" "$venv/requirements.txt" 2>/dev/null; then
 fi
 LAKESTS_BENCH_PYTHON="$PWD/$venv/bin/python" timeout 900 target/release/lakests-bench bench/RESULTS.md
 timeout 600 cargo bench -p lakests-bench --bench hot -- --warm-up-time 1 --measurement-time 3 2>&1 | tee bench/out/criterion.txt
+# The soak last: it adds its section to the RESULTS.md written above.
+timeout 900 target/release/lakests-bench soak bench/RESULTS.md

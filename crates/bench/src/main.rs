@@ -6,7 +6,8 @@
 //! in place of lakests' own.
 //!
 //! Usage: `LAKESTS_BENCH_PYTHON=<venv python> lakests-bench RESULTS_PATH` (run by
-//! `bench/run.sh`, which builds the virtual environment from the pinned requirements).
+//! `bench/run.sh`, which builds the virtual environment from the pinned requirements);
+//! `lakests-bench soak RESULTS_PATH` runs only the soak (`./bench/run.sh soak`, see `soak.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -81,8 +82,12 @@ impl Authn {
         }
     }
 }
+mod soak;
 
 fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some("soak") {
+        return soak_main();
+    }
     let results = std::env::args()
         .nth(1)
         .map(PathBuf::from)
@@ -92,6 +97,47 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(run(results))
+}
+
+/// `lakests-bench soak [RESULTS_PATH]`: the soak alone, its section written into the results.
+fn soak_main() -> anyhow::Result<()> {
+    let results = std::env::args()
+        .nth(2)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("bench/RESULTS.md"));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let root = std::env::current_dir()?;
+        let out = root.join("bench/out");
+        std::fs::create_dir_all(&out)?;
+        let release = root.join("target/release");
+        let ctx = Ctx {
+            lakests: release.join("lakests"),
+            bare: release.join("bare-axum"),
+            root,
+            out,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(256)
+                .build()?,
+            clk_tck: clk_tck()?,
+        };
+        if !ctx.lakests.exists() {
+            bail!(
+                "{} is missing: run ./bench/run.sh soak",
+                ctx.lakests.display()
+            );
+        }
+        if Command::new("wrk").arg("--version").output().is_err() {
+            bail!("wrk is missing: apt-get install -y wrk");
+        }
+        soak::run(&ctx, &results).await
+    })
 }
 
 async fn run(results: PathBuf) -> anyhow::Result<()> {
