@@ -301,7 +301,8 @@ async fn logins_fail_cleanly_while_the_idp_is_slow_or_down_and_work_again_after(
     store
         .create_user(&UserRecord {
             username: "alice".into(),
-            external_id: Some("alice".into()),
+            // External ids are namespaced by the provider (`dev`).
+            external_id: Some("dev:alice".into()),
             email: None,
             friendly_name: None,
             groups: vec![],
@@ -677,7 +678,8 @@ async fn lakests_recovers_from_a_postgres_restart_under_load_without_losing_audi
         assert_eq!(u.external_id.as_deref(), Some(u.username.as_str()), "{u:?}");
         assert_eq!(
             u.email.as_deref(),
-            Some(format!("{}@example.com", u.username).as_str())
+            // The username is the namespaced sub (`auth.sts.username_claim_name: sub`).
+            Some(format!("{}@example.com", u.username.trim_start_matches("dev:")).as_str())
         );
         assert_eq!(u.groups, vec!["readers", "writers"], "half-created: {u:?}");
     }
