@@ -112,7 +112,7 @@ def test_lakests_login_through_keycloak_maps_the_groups_claim(system, tmp_path):
     assert alice["email"] == "alice@example.com"
     assert alice["friendly_name"] == "Alice Liddell"
     # Keycloak's sub is its own user id (a UUID): that is the external id.
-    assert re.fullmatch(r"[0-9a-f-]{36}", alice["external_id"]), alice
+    assert re.fullmatch(r"keycloak:[0-9a-f-]{36}", alice["external_id"]), alice  # namespaced by provider
 
     bob = login(system, tmp_path, "bob")
     assert bob["username"] == "bob"
@@ -132,7 +132,8 @@ def test_keycloak_refuses_a_code_redeemed_with_the_wrong_verifier(state_system, 
     resp = requests.post(f"{state_system.base}/api/v1/sts/login", timeout=30,
                          json={"code": callback["code"], "state": other, "redirect_uri": state_system.redirect})
     assert resp.status_code == 401, resp.text
-    assert set(resp.json()) == {"message"}
+    # lakeFS's {"message"}, plus lakests's stable reason code.
+    assert set(resp.json()) == {"message", "reason"} and resp.json()["reason"] == "code_rejected", resp.text
 
 
 def test_keycloak_refuses_an_authorization_request_without_pkce(state_system, keycloak):
