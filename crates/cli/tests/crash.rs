@@ -249,20 +249,21 @@ async fn kill_9_mid_load_loses_no_answered_audit_record_and_no_user_is_half_crea
             .find(|r| &r.request_id == rid)
             .unwrap_or_else(|| panic!("the answered login {rid} of {sub} lost its audit record"));
         assert_eq!(r.outcome, LoginOutcome::Success);
-        assert_eq!(r.username.as_deref(), Some(sub.as_str()));
+        // The username is the sub namespaced by its provider (`dev`).
+        assert_eq!(r.username.as_deref(), Some(format!("dev:{sub}").as_str()));
     }
     let users = store.list_users().await.unwrap();
     for u in &users {
         assert_eq!(u.external_id.as_deref(), Some(u.username.as_str()), "{u:?}");
         assert_eq!(
             u.email.as_deref(),
-            Some(format!("{}@example.com", u.username).as_str())
+            Some(format!("{}@example.com", u.username.trim_start_matches("dev:")).as_str())
         );
         assert_eq!(u.groups, vec!["readers", "writers"], "half-created: {u:?}");
     }
     for (sub, _, _, _) in &ok {
         assert!(
-            users.iter().any(|u| &u.username == sub),
+            users.iter().any(|u| u.username == format!("dev:{sub}")),
             "{sub} answered 200 but missing"
         );
     }
