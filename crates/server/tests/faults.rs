@@ -134,7 +134,10 @@ async fn the_authenticator_refuses_every_faulty_id_token() {
         .unwrap();
     assert_eq!(ok.status(), 200);
     let claims: Value = ok.json().await.unwrap();
-    assert_eq!(claims["claims"]["sub"], "dev:alice", "namespaced by its provider");
+    assert_eq!(
+        claims["claims"]["sub"], "dev:alice",
+        "namespaced by its provider"
+    );
     let ok = s
         .http
         .post(format!("{}/api/v1/sts/login", s.sts))

@@ -117,7 +117,10 @@ async fn a_captured_redirect_yields_no_token_and_the_honest_login_still_works() 
     let fresh = body["state"].as_str().unwrap().to_owned();
     let (status, body, text) = a.login("code-1", &fresh, SESSION_REDIRECT).await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(body["claims"]["sub"], "session:alice", "namespaced by its provider");
+    assert_eq!(
+        body["claims"]["sub"], "session:alice",
+        "namespaced by its provider"
+    );
     // Both are single use.
     assert_eq!(exchange(&a, &p.url_state, &p.secret).await.0, 401);
     assert_eq!(a.login("code-1", &fresh, SESSION_REDIRECT).await.0, 401);
