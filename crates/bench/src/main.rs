@@ -117,6 +117,8 @@ fn soak_main() -> anyhow::Result<()> {
         let ctx = Ctx {
             lakests: release.join("lakests"),
             bare: release.join("bare-axum"),
+            // The soak runs no Python authenticator.
+            python: PathBuf::new(),
             root,
             out,
             http: reqwest::Client::builder()
