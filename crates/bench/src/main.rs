@@ -826,8 +826,13 @@ impl System {
                     "add",
                     "alice",
                     "--external-id",
-                    // The authenticator namespaces external ids by provider name.
-                    "dev:alice",
+                    // lakests's authenticator namespaces external ids by provider name; the
+                    // Python one returns the bare sub, as lakeFS's docs imply.
+                    if authn_kind == Authn::Python {
+                        "alice"
+                    } else {
+                        "dev:alice"
+                    },
                     "--config",
                     &sts_str,
                 ],
