@@ -11,13 +11,20 @@
 # LAKESTS_TEST_POSTGRES_URL, when set, is used as it is: nothing is installed or started.
 set -euo pipefail
 
+# Standard output carries the URL and nothing else: the callers capture it with $(...). Every
+# other line, including what pg_ctlcluster or apt print on their standard output ("Removed stale
+# pid file."), goes to standard error. Commands that may leave a daemon behind run with
+# descriptor 3 closed, or the daemon would hold the caller's $(...) open for ever.
+exec 3>&1 1>&2
+print_url() { echo "$1" >&3; }
+
 password="${LAKESTS_TEST_POSTGRES_PASSWORD:-lakests-test}"
 url="postgres://postgres:${password}@127.0.0.1:5432/postgres"
 
 say() { printf 'postgres.sh: %s\n' "$*" >&2; }
 
 if [ -n "${LAKESTS_TEST_POSTGRES_URL:-}" ]; then
-  echo "$LAKESTS_TEST_POSTGRES_URL"
+  print_url "$LAKESTS_TEST_POSTGRES_URL"
   exit 0
 fi
 
@@ -25,7 +32,7 @@ port_open() { (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; }
 login_works() { PGPASSWORD="$password" PGCONNECT_TIMEOUT=3 psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; }
 
 if port_open && command -v psql >/dev/null && login_works; then
-  echo "$url"
+  print_url "$url"
   exit 0
 fi
 
@@ -38,13 +45,13 @@ fi
 if ! command -v pg_ctlcluster >/dev/null || ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   say "installing Debian's postgresql package"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 3>&-
 fi
 
 version=$(ls /usr/lib/postgresql | sort -V | tail -n1)
 if [ ! -f "/etc/postgresql/$version/main/postgresql.conf" ]; then
   say "creating cluster $version/main"
-  pg_createcluster "$version" main >/dev/null
+  pg_createcluster "$version" main >/dev/null 3>&-
 fi
 
 # Loopback only, whatever the packaged default is (Debian's main config includes conf.d).
@@ -59,7 +66,7 @@ CONF
 
 if ! port_open; then
   say "starting cluster $version/main"
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start 3>&-
   for _ in $(seq 1 60); do
     port_open && break
     sleep 0.5
@@ -78,4 +85,4 @@ if ! login_works; then
   grep -v '^#' "/etc/postgresql/$version/main/pg_hba.conf" | grep -v '^$' >&2 || true
   exit 1
 fi
-echo "$url"
+print_url "$url"

@@ -59,6 +59,13 @@ step "PostgreSQL"
 # scripts/postgres.sh installs (as root, from Debian), starts and checks a loopback server, or
 # uses LAKESTS_TEST_POSTGRES_URL as given.
 if pg_url=$(./scripts/postgres.sh); then
+  case "$pg_url" in
+    postgres://* | postgresql://*) ;;
+    *)
+      echo "!!! scripts/postgres.sh printed something other than one PostgreSQL URL: $(printf '%s' "$pg_url" | head -c 200 | sed 's/:[^:@/]*@/:***@/') !!!" >&2
+      exit 1
+      ;;
+  esac
   export LAKESTS_TEST_POSTGRES_URL="$pg_url"
   echo "PostgreSQL suites use ${LAKESTS_TEST_POSTGRES_URL%%@*}@..." | sed 's/:[^:@/]*@/:***@/'
 elif [ "${LAKESTS_TEST_REQUIRE_POSTGRES:-}" = 1 ]; then
