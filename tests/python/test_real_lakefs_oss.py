@@ -326,14 +326,30 @@ def test_a_removed_users_token_stops_working_within_lakefs_cache_ttl(oss):
     assert oss.lakectl("victor", "fs", "ls", f"lakefs://{REPO}/main/", check=False).returncode != 0
 
 
-def test_a_removed_user_still_vouched_for_by_the_idp_is_provisioned_again(oss):
-    """What lakests does today, shown plainly (docs/lakefs-oss.md): with `provision_users` the
-    identity provider is the source of truth for who may log in. A user removed in lakests but
-    still signed in by the IdP is created again at the next login, with the groups of the
-    claims and nothing else (no access keys, no direct policies). To lock a person out, remove
-    them at the IdP (or refuse them with `required_claims`); removal in lakests alone does not.
-    lakeFS Enterprise's own OIDC provisioning behaves the same way (AUTHZ.md §7)."""
+def test_a_removed_user_can_no_longer_log_in_until_readmitted(oss):
+    """Issue 15: a user removed in lakests can no longer log in, although the identity provider
+    still signs them in and `provision_users` is on: the removal is remembered (`lakests users
+    removed`) and lakests's authenticator refuses the identity, so lakeFS's own
+    /api/v1/sts/login answers 401. `lakests users readmit` lets the next login create the user
+    again, with the groups of the claims and nothing else (no access keys, no direct
+    policies)."""
     assert oss.user(VICTOR) is None, "the previous test removed victor"
+    removed = json.loads(oss.cli("users", "removed", "-o", "json").stdout)
+    victor = [r for r in removed if r["username"] == VICTOR]
+    assert len(victor) == 1, removed
+    external_id = victor[0]["external_id"]
+
+    again = oss.login("victor", extra=("--force",), check=False)
+    assert again.returncode != 0, again.stdout
+    assert "refused the login" in again.stderr, again.stderr
+    assert oss.user(VICTOR) is None, "not provisioned again"
+    code, state = devidp_code(oss, "victor")
+    resp = requests.post(f"{oss.lakefs.api}/sts/login", json={"code": code, "state": state, "redirect_uri": REDIRECT},
+                         timeout=30)
+    assert resp.status_code == 401, resp.text
+    assert oss.user(VICTOR) is None
+
+    oss.cli("users", "readmit", external_id)
     again = oss.login("victor", extra=("--force",), check=False)
     assert again.returncode == 0, again.stderr
     user = oss.user(VICTOR)

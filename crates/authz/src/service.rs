@@ -251,6 +251,15 @@ impl AuthzService {
                 "encryptedPassword is not supported: lakests keeps no passwords (log in through OpenID Connect or with access keys)".into(),
             ));
         }
+        // lakeFS creates the user of an unknown external id at login (its OIDC and remote
+        // authenticator paths): a removed user's identity stays out until it is readmitted.
+        if let Some(ext) = &req.external_id
+            && self.store.removed_identity(ext).await?.is_some()
+        {
+            return Err(AuthzError::Conflict(
+                "the user of this external id was removed; readmit the identity first (lakests users readmit)".into(),
+            ));
+        }
         let user = DirectoryUser {
             user: UserRecord {
                 username: req.username,

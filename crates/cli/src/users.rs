@@ -59,10 +59,26 @@ pub enum UsersCommand {
         #[command(flatten)]
         config: ConfigArg,
     },
-    /// Remove a user; its tokens stop working at once.
+    /// Remove a user; its tokens stop working at once, and a user it had an external id of is
+    /// not created again at login (see `users removed` and `users readmit`).
     Remove {
         /// The username.
         username: String,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// List the identities of removed users, which automatic user creation refuses.
+    Removed {
+        /// Output format.
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Let a removed user's identity be created again at its next login.
+    Readmit {
+        /// The external id (as `users removed` lists it).
+        external_id: String,
         #[command(flatten)]
         config: ConfigArg,
     },
@@ -190,6 +206,16 @@ pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
             groups.sort();
             groups.dedup();
             let store = store(&config).await?;
+            // Adding a user for an identity is the administrator's explicit decision: it
+            // readmits an identity whose user was removed.
+            if let Some(x) = &external_id
+                && store.readmit_identity(x).await?
+            {
+                println!(
+                    "readmitted identity {} (its user had been removed)",
+                    printable(x)
+                );
+            }
             let user = UserRecord {
                 username,
                 external_id,
@@ -258,11 +284,72 @@ pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
             }
         },
         UsersCommand::Remove { username, config } => {
-            if store(&config).await?.delete_user(&username).await? {
-                println!("removed user {}", printable(&username));
+            let store = store(&config).await?;
+            let external_id = store.get_user(&username).await?.and_then(|u| u.external_id);
+            if store.delete_user(&username).await? {
+                match external_id {
+                    Some(x) => println!(
+                        "removed user {}; identity {} will not be created again at login \
+                         (lakests users readmit {} undoes that)",
+                        printable(&username),
+                        printable(&x),
+                        printable(&x)
+                    ),
+                    None => println!("removed user {}", printable(&username)),
+                }
                 Ok(ExitCode::SUCCESS)
             } else {
                 eprintln!("error: no user named \"{}\"", printable(&username));
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        UsersCommand::Removed { output, config } => {
+            let removed = store(&config).await?.list_removed_identities().await?;
+            match output {
+                Output::Json => {
+                    let items: Vec<_> = removed
+                        .iter()
+                        .map(|r| {
+                            json!({
+                                "external_id": r.external_id,
+                                "username": r.username,
+                                "removed_at": r.removed_at,
+                            })
+                        })
+                        .collect();
+                    println!("{}", serde_json::to_string_pretty(&items)?);
+                }
+                Output::Table => {
+                    let rows: Vec<[String; 3]> = removed
+                        .iter()
+                        .map(|r| {
+                            [
+                                r.external_id.clone(),
+                                r.username.clone(),
+                                r.removed_at.to_string(),
+                            ]
+                        })
+                        .collect();
+                    print_table(&["EXTERNAL ID", "USERNAME", "REMOVED AT"], &rows);
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        UsersCommand::Readmit {
+            external_id,
+            config,
+        } => {
+            if store(&config).await?.readmit_identity(&external_id).await? {
+                println!(
+                    "readmitted identity {}: its next login may create a user again",
+                    printable(&external_id)
+                );
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!(
+                    "error: identity \"{}\" is not among the removed ones (lakests users removed lists them)",
+                    printable(&external_id)
+                );
                 Ok(ExitCode::FAILURE)
             }
         }

@@ -21,4 +21,4 @@ pub use authenticator::{Authenticator, AuthenticatorError, RequestContext};
 pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use reason::{Reason, Refusal};
-pub use store::{Grant, LoginAudit, LoginOutcome, Store, StoreError, UserRecord};
+pub use store::{Grant, LoginAudit, LoginOutcome, RemovedIdentity, Store, StoreError, UserRecord};

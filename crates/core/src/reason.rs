@@ -24,6 +24,9 @@ pub enum Reason {
     NoUserMapped,
     /// Automatic user creation was on but could not create one.
     CannotProvision,
+    /// The identity's user was removed, and automatic creation does not bring it back until
+    /// an administrator readmits the identity (`lakests users readmit`).
+    IdentityRemoved,
     /// The authenticator refused for a reason it did not name (a remote authenticator that is
     /// not lakests).
     Refused,
@@ -31,7 +34,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, for documentation and tests.
-    pub const ALL: [Reason; 9] = [
+    pub const ALL: [Reason; 10] = [
         Reason::InvalidRequest,
         Reason::CodeRejected,
         Reason::SessionUnknown,
@@ -40,6 +43,7 @@ impl Reason {
         Reason::SubjectMissing,
         Reason::NoUserMapped,
         Reason::CannotProvision,
+        Reason::IdentityRemoved,
         Reason::Refused,
     ];
 
@@ -54,6 +58,7 @@ impl Reason {
             Reason::SubjectMissing => "subject_missing",
             Reason::NoUserMapped => "no_user_mapped",
             Reason::CannotProvision => "cannot_provision",
+            Reason::IdentityRemoved => "identity_removed",
             Reason::Refused => "refused",
         }
     }

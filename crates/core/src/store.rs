@@ -108,6 +108,17 @@ pub enum StoreError {
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
+/// An identity whose user was removed ([`Store::removed_identity`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedIdentity {
+    /// The external id (`<provider>:<sub>` for identities the authenticator namespaced).
+    pub external_id: String,
+    /// The username the removed user had.
+    pub username: String,
+    /// When the user was removed (Unix seconds, the database's clock).
+    pub removed_at: i64,
+}
+
 /// Everything lakests keeps: the user directory (with what lakeFS's authorization API serves,
 /// [`Directory`]), login audit records and single-use grants.
 #[async_trait]
@@ -135,6 +146,19 @@ pub trait Store: Directory + Send + Sync + 'static {
         username: &str,
         friendly_name: Option<&str>,
     ) -> Result<bool, StoreError>;
+
+    /// The mark a removed user left on its identity: deleting a user that has an external id
+    /// records it (in the same statement), and provisioning at login refuses such an identity
+    /// until it is readmitted. `None` when the identity was never removed or was readmitted.
+    async fn removed_identity(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<RemovedIdentity>, StoreError>;
+    /// Every removed identity, ordered by external id.
+    async fn list_removed_identities(&self) -> Result<Vec<RemovedIdentity>, StoreError>;
+    /// Forgets the removal of an identity, so that a login may provision it again; false when
+    /// it was not marked.
+    async fn readmit_identity(&self, external_id: &str) -> Result<bool, StoreError>;
 
     /// Appends a login audit record.
     async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError>;

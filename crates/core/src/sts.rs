@@ -337,6 +337,16 @@ impl StsService {
                 "no user is mapped to this identity",
             )));
         };
+        if let Some(removed) = self.store.removed_identity(sub).await? {
+            tracing::info!(
+                user = %removed.username,
+                "refused to provision a removed user again"
+            );
+            return Err(StsError::Unauthorized(Refusal::new(
+                Reason::IdentityRemoved,
+                "the user of this identity was removed; an administrator can readmit it",
+            )));
+        }
         let username = claims.get(&p.username_claim).cloned().ok_or_else(|| {
             StsError::Unauthorized(Refusal::new(
                 Reason::CannotProvision,

@@ -356,6 +356,7 @@ fn login_refusal(endpoint: &Endpoint, status: u16, a: &Answer) -> LoginError {
         (401, Some(Reason::ClaimRule)) => LoginError::ClaimRule { message },
         (401, Some(Reason::SubjectMissing)) => LoginError::SubjectMissing { message },
         (401, Some(Reason::CannotProvision)) => LoginError::CannotProvision { message },
+        (401, Some(Reason::IdentityRemoved)) => LoginError::IdentityRemoved { message },
         (401, _) => LoginError::LoginRefused {
             endpoint: ep,
             message,

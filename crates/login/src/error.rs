@@ -195,6 +195,17 @@ pub enum LoginError {
         /// The server's message.
         message: String,
     },
+    /// The user of this identity was removed, and automatic creation does not bring it back
+    /// (reason `identity_removed`).
+    #[error(
+        "your lakeFS user was removed ({message}), so signing in does not create it again; if \
+         you should have access, ask your lakeFS administrator to readmit your identity \
+         (lakests users readmit)"
+    )]
+    IdentityRemoved {
+        /// The server's message.
+        message: String,
+    },
     /// A 401 that names no reason: a lakeFS server (or an authenticator that is not lakests)
     /// does not say why.
     #[error(

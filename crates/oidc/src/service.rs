@@ -457,6 +457,21 @@ impl AuthenticatorService {
         {
             return self.sync(&user, claims, groups).await;
         }
+        if let Some(removed) = self
+            .store
+            .removed_identity(external_id)
+            .await
+            .map_err(store_error)?
+        {
+            tracing::info!(
+                user = %removed.username,
+                "refused to provision a removed user again"
+            );
+            return Err(AuthenticatorError::Unauthorized(Refusal::new(
+                Reason::IdentityRemoved,
+                "the user of this identity was removed; an administrator can readmit it",
+            )));
+        }
         let username = claims
             .get(&cfg.username_claim)
             .filter(|v| !v.is_empty())

@@ -685,6 +685,37 @@ mod sequences {
             )
             .await;
         assert_eq!(by_id["results"].as_array().map(Vec::len), Some(0));
+
+        // Issue 15: once the user is deleted (lakeFS's DeleteUser), lakeFS's provisioning of
+        // the same external id is refused (409, which lakeFS answers by reading again and
+        // finding nobody), until the identity is readmitted.
+        lakefs
+            .expect(
+                204,
+                Method::DELETE,
+                &format!("/auth/users/{}", seg(sub)),
+                &[],
+                None,
+            )
+            .await;
+        let again = json!({"username": sub, "source": "oidc", "external_id": sub});
+        let refused = lakefs
+            .expect(409, Method::POST, "/auth/users", &[], Some(again.clone()))
+            .await;
+        assert!(
+            refused["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("removed")),
+            "{refused}"
+        );
+        let found = lakefs
+            .expect(200, Method::GET, "/auth/users", &lookup(sub), None)
+            .await;
+        assert_eq!(found["results"].as_array().map(Vec::len), Some(0));
+        assert!(s.store.readmit_identity(sub).await.expect("readmit"));
+        lakefs
+            .expect(201, Method::POST, "/auth/users", &[], Some(again))
+            .await;
     }
 
     /// Simplified RBAC: a group's ACL is policy `ACL(_-_)<group>`.

@@ -209,6 +209,19 @@ auth:
     assert_eq!(app.login(login_body()).await.status(), 200);
     let dave = app.store.get_user("dave").await.unwrap().unwrap();
     assert_eq!(dave.groups, vec!["viewers"]);
+
+    // Issue 15: a removed user whom the authenticator still vouches for is not created again
+    // (the audit says why), until an administrator readmits the identity.
+    assert!(app.store.delete_user("dave").await.unwrap());
+    let (msg, reason) = expect_error_reason(app.login(login_body()).await, 401).await;
+    assert_eq!(reason.as_deref(), Some("identity_removed"), "{msg}");
+    assert!(!msg.contains("dave") && !msg.contains("u-456"), "{msg}");
+    assert!(app.store.get_user("dave").await.unwrap().is_none());
+    let audit = app.store.list_audit(1).await.unwrap();
+    assert!(audit[0].reason.contains("was removed"), "{audit:?}");
+    assert!(app.store.readmit_identity("u-456").await.unwrap());
+    assert_eq!(app.login(login_body()).await.status(), 200);
+    assert!(app.store.get_user("dave").await.unwrap().is_some());
 }
 
 #[tokio::test]

@@ -2,7 +2,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use lakests_core::store::{Grant, LoginAudit, LoginOutcome, StoreError, UserRecord};
+use lakests_core::store::{
+    Grant, LoginAudit, LoginOutcome, RemovedIdentity, StoreError, UserRecord,
+};
 
 /// `users` joined with `user_groups`: one row per (user, group), or one row with no group.
 pub(crate) type UserRow = (
@@ -83,6 +85,16 @@ pub(crate) fn fold_one_user(rows: Vec<UserRow>) -> Option<UserRecord> {
 }
 
 /// An audit record from its row.
+/// A `removed_identities` row: (external_id, username, removed_at).
+pub(crate) fn removed_identity_from_row(row: (String, String, i64)) -> RemovedIdentity {
+    let (external_id, username, removed_at) = row;
+    RemovedIdentity {
+        external_id,
+        username,
+        removed_at,
+    }
+}
+
 pub(crate) fn audit_from_row(row: AuditRow) -> Result<LoginAudit, StoreError> {
     let (at, outcome, reason, external_id, username, client_addr, request_id) = row;
     let outcome = LoginOutcome::parse(&outcome)

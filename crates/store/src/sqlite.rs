@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use lakests_core::directory::{Directory, DirectoryUser};
-use lakests_core::store::{Grant, LoginAudit, Store, StoreError, UserRecord};
+use lakests_core::store::{Grant, LoginAudit, RemovedIdentity, Store, StoreError, UserRecord};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -14,7 +14,8 @@ use sqlx::sqlite::{
 
 use crate::common::{
     AuditRow, GrantRow, UserRow, audit_from_row, backend, backend_msg, external_id_exists,
-    fold_one_user, fold_users, grant_exists, is_unique_violation, live_grant, user_exists,
+    fold_one_user, fold_users, grant_exists, is_unique_violation, live_grant,
+    removed_identity_from_row, user_exists,
 };
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -184,6 +185,39 @@ impl Store for SqliteStore {
         let done = sqlx::query("UPDATE users SET friendly_name = ? WHERE username = ?")
             .bind(friendly_name)
             .bind(username)
+            .execute(&self.pool)
+            .await
+            .map_err(backend)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn removed_identity(
+        &self,
+        external_id: &str,
+    ) -> Result<Option<RemovedIdentity>, StoreError> {
+        let row: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT external_id, username, removed_at FROM removed_identities WHERE external_id = $1",
+        )
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(row.map(removed_identity_from_row))
+    }
+
+    async fn list_removed_identities(&self) -> Result<Vec<RemovedIdentity>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT external_id, username, removed_at FROM removed_identities ORDER BY external_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(rows.into_iter().map(removed_identity_from_row).collect())
+    }
+
+    async fn readmit_identity(&self, external_id: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM removed_identities WHERE external_id = $1")
+            .bind(external_id)
             .execute(&self.pool)
             .await
             .map_err(backend)?;

@@ -50,6 +50,7 @@ fn already_exists(result: Result<(), StoreError>) -> String {
 
 /// Every check takes the fixture; most only use `f.store()`.
 mod checks {
+    pub use super::removed::*;
     use super::*;
 
     pub async fn ping_succeeds<F: Fixture>(f: Arc<F>) {
@@ -524,6 +525,64 @@ mod checks {
     }
 }
 
+/// Issue 15: deleting a user remembers its identity (whatever path deletes it: the trigger
+/// does it in the same statement), so that automatic creation can refuse it; readmitting
+/// forgets it. Users without an external id leave no mark.
+pub mod removed {
+    use super::*;
+
+    pub async fn removing_a_user_remembers_its_identity_until_readmitted<F: Fixture>(f: Arc<F>) {
+        let s = f.store();
+        s.create_user(&user("alice", Some("dev:alice"), &["devs"]))
+            .await
+            .expect("create alice");
+        s.create_user(&user("bob", None, &[]))
+            .await
+            .expect("create bob");
+        assert_eq!(s.removed_identity("dev:alice").await.expect("before"), None);
+
+        assert!(s.delete_user("alice").await.expect("delete alice"));
+        assert!(s.delete_user("bob").await.expect("delete bob"));
+        let mark = s
+            .removed_identity("dev:alice")
+            .await
+            .expect("after")
+            .expect("alice's identity is remembered");
+        assert_eq!(mark.external_id, "dev:alice");
+        assert_eq!(mark.username, "alice");
+        assert!(mark.removed_at > 1_700_000_000, "{mark:?}");
+        // Exact match only.
+        assert_eq!(s.removed_identity("dev:alic").await.expect("prefix"), None);
+        assert_eq!(
+            s.list_removed_identities().await.expect("list"),
+            vec![mark.clone()],
+            "bob had no external id: no mark"
+        );
+
+        // A user created again under that identity (explicitly) and removed again: one mark,
+        // with the newer username.
+        s.create_user(&user("alice2", Some("dev:alice"), &[]))
+            .await
+            .expect("create alice2");
+        assert!(s.delete_user("alice2").await.expect("delete alice2"));
+        let marks = s.list_removed_identities().await.expect("list");
+        assert_eq!(marks.len(), 1, "{marks:?}");
+        assert_eq!(marks[0].username, "alice2");
+
+        assert!(s.readmit_identity("dev:alice").await.expect("readmit"));
+        assert!(
+            !s.readmit_identity("dev:alice")
+                .await
+                .expect("readmit again")
+        );
+        assert_eq!(
+            s.removed_identity("dev:alice").await.expect("readmitted"),
+            None
+        );
+        assert!(s.list_removed_identities().await.expect("list").is_empty());
+    }
+}
+
 /// One `#[tokio::test]` per check per backend: `sqlite::<check>` and `postgres::<check>`.
 macro_rules! conformance {
     ($($check:ident),+ $(,)?) => {
@@ -572,4 +631,5 @@ conformance! {
     of_16_concurrent_creations_of_a_username_exactly_one_succeeds,
     unicode_and_long_values_round_trip,
     restarting_keeps_the_data_and_reruns_migrations_harmlessly,
+    removing_a_user_remembers_its_identity_until_readmitted,
 }

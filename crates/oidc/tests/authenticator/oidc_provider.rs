@@ -425,4 +425,33 @@ async fn a_first_login_through_oidc_provider_provisions_the_user_with_its_groups
     assert_eq!(status, 200, "{text}");
     let user = env.authn.store.get_user("alice").await.unwrap().unwrap();
     assert_eq!(user.groups, ["admins", "data-engineers"], "synced back");
+
+    // Issue 15: a removed user whom the provider still signs in is not created again.
+    assert!(env.authn.store.delete_user("alice").await.unwrap());
+    let (url, _) = lakefs_style_authorization_url(&env, "lakests-public", PUBLIC_STATE, "alice");
+    let cb = complete_login(&url, PUBLIC_STATE).await;
+    keep_clock_in_step(&env);
+    let (status, body, text) = env.authn.login(&cb.code, &cb.state, PUBLIC_STATE).await;
+    assert_eq!(status, 401, "{text}");
+    assert_eq!(body["reason"], "identity_removed", "{text}");
+    assert!(!text.contains("alice"), "the refusal names no user: {text}");
+    assert!(
+        env.authn.store.get_user("alice").await.unwrap().is_none(),
+        "not provisioned again"
+    );
+
+    // Readmitted by an administrator: the next login provisions it again.
+    assert!(
+        env.authn
+            .store
+            .readmit_identity("panva:alice")
+            .await
+            .unwrap()
+    );
+    let (url, _) = lakefs_style_authorization_url(&env, "lakests-public", PUBLIC_STATE, "alice");
+    let cb = complete_login(&url, PUBLIC_STATE).await;
+    keep_clock_in_step(&env);
+    let (status, _, text) = env.authn.login(&cb.code, &cb.state, PUBLIC_STATE).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(env.authn.store.get_user("alice").await.unwrap().is_some());
 }
