@@ -450,6 +450,80 @@ def test_the_admin_manages_groups_policies_and_keys_through_lakefs_api(oss):
     assert s3.get_object(Bucket=REPO, Key="main/s3/object.bin")["Body"].read() == b"through the S3 gateway"
 
 
+def test_the_rest_of_authz_section_4_through_lakefs_api(oss):
+    """AUTHZ §4 calls the earlier tests do not reach, driven through lakeFS's own API with the
+    admin's token, each checked on lakests's side: CreateUser and DeleteUser, user policies
+    (attach, list, detach), pagination past one page, DeletePolicy and DeleteGroup, and what
+    lakeFS OSS does with external principals."""
+    h = bearer(oss.tokens["admin"])
+    api = oss.lakefs.api
+    quoted = urllib.parse.quote
+    seen = {}
+
+    # CreateUser (lakeFS's "create user" in the UI), five of them for paging.
+    made = [f"page{i}@example.com" for i in range(5)]
+    for name in made:
+        r = requests.post(f"{api}/auth/users", json={"id": name}, headers=h, timeout=10)
+        assert r.status_code == 201, r.text
+        assert oss.user(name) is not None, name
+    # Pagination past one page: lakeFS passes amount/after on to lakests and back.
+    names, after, pages = [], "", 0
+    while True:
+        r = requests.get(f"{api}/auth/users", params={"amount": 2, "after": after}, headers=h, timeout=10)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert len(body["results"]) <= 2, body
+        names += [u["id"] for u in body["results"]]
+        pages += 1
+        if not body["pagination"]["has_more"]:
+            break
+        after = body["pagination"]["next_offset"]
+        assert pages < 50, "bounded"
+    assert pages >= 3, pages
+    assert names == sorted(names) and len(names) == len(set(names)), names
+    assert set(made) <= set(names), names
+
+    # User policies: attach, list, detach (AttachPolicyToUser, ListUserPolicies, DetachPolicyFromUser).
+    user = made[0]
+    r = requests.put(f"{api}/auth/users/{quoted(user)}/policies/FSReadAll", headers=h, timeout=10)
+    assert r.status_code == 201, r.text
+    r = requests.get(f"{api}/auth/users/{quoted(user)}/policies", headers=h, timeout=10)
+    assert r.status_code == 200 and [p["id"] for p in r.json()["results"]] == ["FSReadAll"], r.text
+    shown = json.loads(oss.cli("users", "show", user, "-o", "json").stdout)
+    assert shown["username"] == user
+    r = requests.delete(f"{api}/auth/users/{quoted(user)}/policies/FSReadAll", headers=h, timeout=10)
+    assert r.status_code == 204, r.text
+    r = requests.get(f"{api}/auth/users/{quoted(user)}/policies", headers=h, timeout=10)
+    assert r.status_code == 200 and r.json()["results"] == [], r.text
+
+    # External principals: lakeFS OSS's own API answers 501 for them in this deployment (it
+    # never reaches lakests); lakeFS calls lakests's external-principal endpoints only from its
+    # AWS IAM login, which needs AWS (docs/compatibility.md).
+    r = requests.post(f"{api}/auth/users/{quoted(user)}/external/principals",
+                      params={"principalId": "arn:aws:iam::123:role/x"}, json={}, headers=h, timeout=10)
+    seen["create_external_principal"] = r.status_code
+    r = requests.get(f"{api}/auth/users/{quoted(user)}/external/principals/ls", headers=h, timeout=10)
+    seen["list_external_principals"] = r.status_code
+    assert seen == {"create_external_principal": 501, "list_external_principals": 501}, seen
+
+    # DeleteUser: gone from lakests; a user without an external id leaves no removal mark.
+    for name in made:
+        r = requests.delete(f"{api}/auth/users/{quoted(name)}", headers=h, timeout=10)
+        assert r.status_code == 204, r.text
+        assert oss.user(name) is None, name
+    removed = json.loads(oss.cli("users", "removed", "-o", "json").stdout)
+    assert not [m for m in removed if m["username"] in made], removed
+
+    # DeletePolicy and DeleteGroup (made through lakeFS's API by the test before).
+    for path in (f"/auth/policies/{quoted('ReadE2E(repo)')}", f"/auth/groups/{quoted('Data Eng')}"):
+        r = requests.delete(f"{api}{path}", headers=h, timeout=10)
+        assert r.status_code == 204, (path, r.text)
+        r = requests.get(f"{api}{path}", headers=h, timeout=10)
+        assert r.status_code == 404, (path, r.text)
+    gone = oss.cli("groups", "show", "Data Eng", check=False)
+    assert gone.returncode != 0 and "not found" in gone.stderr, gone.stderr
+
+
 def test_lakefs_refuses_to_start_with_another_secret(oss, tmp_path):
     """AUTHZ §2: lakeFS checks the authorization API at boot (GET /config/version with its
     service token); a lakeFS whose secret is not lakests's exits instead of failing later."""
