@@ -452,7 +452,7 @@ def test_the_admin_manages_groups_policies_and_keys_through_lakefs_api(oss):
 
 def test_the_rest_of_authz_section_4_through_lakefs_api(oss):
     """AUTHZ §4 calls the earlier tests do not reach, driven through lakeFS's own API with the
-    admin's token, each checked on lakests's side: CreateUser and DeleteUser, user policies
+    admin's token, each checked on lakests's side: CreateUser, InviteUser and DeleteUser, user policies
     (attach, list, detach), pagination past one page, DeletePolicy and DeleteGroup, and what
     lakeFS OSS does with external principals."""
     h = bearer(oss.tokens["admin"])
@@ -505,6 +505,16 @@ def test_the_rest_of_authz_section_4_through_lakefs_api(oss):
     r = requests.get(f"{api}/auth/users/{quoted(user)}/external/principals/ls", headers=h, timeout=10)
     seen["list_external_principals"] = r.status_code
     assert seen == {"create_external_principal": 501, "list_external_principals": 501}, seen
+
+    # InviteUser: lakeFS hands the invitation to lakests, which creates the user (and sends no
+    # mail, as its log says).
+    r = requests.post(f"{api}/auth/users", json={"id": "Invitee@Example.com", "invite_user": True},
+                      headers=h, timeout=10)
+    assert r.status_code == 201, r.text
+    users = json.loads(oss.cli("users", "list", "-o", "json").stdout)
+    invited = [u for u in users if u["username"].lower() == "invitee@example.com"]
+    assert len(invited) == 1, users
+    made.append(invited[0]["username"])
 
     # DeleteUser: gone from lakests; a user without an external id leaves no removal mark.
     for name in made:
