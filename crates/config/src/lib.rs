@@ -523,6 +523,20 @@ impl Config {
                     "auth.sts.login_provider: {name:?} is not the name of an authenticator.providers entry"
                 ));
         }
+        if sts.max_concurrent_logins == 0 {
+            p.push(
+                "auth.sts.max_concurrent_logins: must be at least 1 (0 would refuse every login)"
+                    .into(),
+            );
+        }
+        if self.auth.cache.enabled && self.auth.cache.ttl.get() < std::time::Duration::from_secs(1)
+        {
+            p.push(
+                "auth.cache.ttl: must be at least 1s (the cache counts whole seconds; less would \
+                 silently turn it off)"
+                    .into(),
+            );
+        }
         if sts.rate_limit_per_second > 0 && sts.rate_limit_burst == 0 {
             p.push(
                 "auth.sts.rate_limit_burst: must be at least 1 when the rate limit is on".into(),

@@ -116,30 +116,81 @@ impl Config {
         };
         apply_env(&mut tree, env, &mut problems);
 
-        let mut unknown = Vec::new();
-        let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
-        let de = serde_ignored::Deserializer::new(tree, &mut on_unknown);
-        let parsed: Result<Config, _> = serde_path_to_error::deserialize(de);
-        for key in unknown {
-            problems.push(format!("{key}: unknown key"));
-        }
-        match parsed {
-            Ok(cfg) => {
-                if validate {
-                    problems.extend(cfg.validate());
-                }
-                if problems.is_empty() {
-                    Ok(cfg)
-                } else {
-                    Err(ConfigErrors(problems))
+        // A value of the wrong type stops serde at the first one; to list every problem at
+        // once, each such value is reported, taken out of the tree and the rest parsed again
+        // (bounded: each round removes one value).
+        let mut removed: Vec<Vec<serde_path_to_error::Segment>> = Vec::new();
+        for round in 0.. {
+            let mut unknown = Vec::new();
+            let mut on_unknown = |path: serde_ignored::Path<'_>| unknown.push(path.to_string());
+            let de = serde_ignored::Deserializer::new(tree.clone(), &mut on_unknown);
+            let parsed: Result<Config, _> = serde_path_to_error::deserialize(de);
+            // Unknown keys past a type error are seen only in a later round: report each once.
+            for key in unknown {
+                let problem = format!("{key}: unknown key");
+                if !problems.contains(&problem) {
+                    problems.push(problem);
                 }
             }
-            Err(e) => {
-                let path = e.path().to_string();
-                problems.push(format!("{path}: {}", e.into_inner()));
-                Err(ConfigErrors(problems))
+            match parsed {
+                Ok(cfg) => {
+                    if validate && removed.is_empty() {
+                        problems.extend(cfg.validate());
+                    }
+                    return if problems.is_empty() {
+                        Ok(cfg)
+                    } else {
+                        Err(ConfigErrors(problems))
+                    };
+                }
+                Err(e) => {
+                    let segments: Vec<_> = e.path().iter().cloned().collect();
+                    let path = e.path().to_string();
+                    let message = e.into_inner().to_string();
+                    // A required value taken out in an earlier round is now "missing": that
+                    // was already reported as the type error it was.
+                    if message.starts_with("missing field") && !removed.is_empty() {
+                        return Err(ConfigErrors(problems));
+                    }
+                    problems.push(format!("{path}: {message}"));
+                    if round >= 64 || !remove_at(&mut tree, &segments) {
+                        return Err(ConfigErrors(problems));
+                    }
+                    removed.push(segments);
+                }
             }
         }
+        Err(ConfigErrors(problems))
+    }
+}
+
+/// Takes the value at `path` out of `tree`; false when there is nothing there to take.
+fn remove_at(tree: &mut Value, path: &[serde_path_to_error::Segment]) -> bool {
+    use serde_path_to_error::Segment;
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut node = tree;
+    for segment in parents {
+        node = match (segment, node) {
+            (Segment::Map { key }, Value::Object(m)) => match m.get_mut(key) {
+                Some(v) => v,
+                None => return false,
+            },
+            (Segment::Seq { index }, Value::Array(a)) => match a.get_mut(*index) {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match (last, node) {
+        (Segment::Map { key }, Value::Object(m)) => m.remove(key).is_some(),
+        (Segment::Seq { index }, Value::Array(a)) if *index < a.len() => {
+            a.remove(*index);
+            true
+        }
+        _ => false,
     }
 }
 
@@ -333,6 +384,42 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("is not a number"), "{err}");
+    }
+
+    #[test]
+    fn every_type_error_is_listed_not_only_the_first() {
+        let yaml = format!(
+            "{MINIMAL}  sts:\n    max_ttl_seconds: lots\n    default_ttl_seconds: [1]\n  cache:\n    enabled: maybe\nlisten_address: 7\nbogus: 1\n"
+        );
+        let err = Config::from_sources(Some(&yaml), env(&[]))
+            .unwrap_err()
+            .to_string();
+        for needle in [
+            "auth.sts.max_ttl_seconds",
+            "auth.sts.default_ttl_seconds",
+            "auth.cache.enabled",
+            "bogus: unknown key",
+        ] {
+            assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+        }
+        assert!(!err.contains("missing field"), "{err}");
+    }
+
+    #[test]
+    fn login_concurrency_and_cache_ttl_have_floors() {
+        let yaml = format!(
+            "{MINIMAL}  sts:\n    max_concurrent_logins: 0\n  cache:\n    enabled: true\n    ttl: 500ms\n"
+        );
+        let err = Config::from_sources(Some(&yaml), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("auth.sts.max_concurrent_logins: must be at least 1"),
+            "{err}"
+        );
+        assert!(err.contains("auth.cache.ttl: must be at least 1s"), "{err}");
+        let ok = format!("{MINIMAL}  cache:\n    enabled: true\n    ttl: 1s\n");
+        Config::from_sources(Some(&ok), env(&[])).expect("1s is a valid cache TTL");
     }
 
     #[test]
