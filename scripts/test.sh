@@ -90,6 +90,13 @@ cat "$LAKESTS_TEST_KEYCLOAK_HOME/version.txt"; echo
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "cargo machete (no declared dependency goes unused)"
+# Installed once from crates.io into ~/.cargo/bin; later runs reuse it.
+if ! command -v cargo-machete >/dev/null; then
+  cargo install --quiet --locked cargo-machete --version 0.9.2
+fi
+cargo machete
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
