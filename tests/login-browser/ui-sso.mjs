@@ -128,7 +128,7 @@ try {
   // 5. The navbar's Logout (auth.ui_config.logout_url: lakests), then lakeFS's login page.
   let loggedOutBy = 'navbar';
   try {
-    await page.locator('nav .dropdown-toggle').last().click({ timeout: 10_000 });
+    await page.locator('.navbar-username .dropdown-toggle').first().click({ timeout: 10_000 });
     await page.getByText('Logout', { exact: true }).click({ timeout: 10_000 });
   } catch (e) {
     console.error(`ui-sso.mjs: the navbar's Logout was not found (${String(e.message).split('\n')[0]})`);
