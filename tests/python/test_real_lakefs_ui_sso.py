@@ -170,7 +170,7 @@ def lakefs_user(ui, cookie: str) -> tuple[int, str]:
 
 
 def test_a_new_employee_signs_in_to_the_lakefs_ui_through_the_identity_provider(ui):
-    assert "Nina" not in ui.cli("users", "list"), "nina must not exist before her first login"
+    assert NINA not in ui.cli("users", "list"), "nina must not exist before her first login"
     SHOTS.mkdir(parents=True, exist_ok=True)
     result_file = ui.tmp / "ui-sso-result.json"
     env = {k: v for k, v in os.environ.items()
