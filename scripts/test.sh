@@ -81,6 +81,9 @@ step "real lakeFS and lakectl (Go module proxy; built once per version)"
 LAKESTS_TEST_LAKEFS_DIR=$(./scripts/lakefs-build.sh)
 export LAKESTS_TEST_LAKEFS_DIR
 "$LAKESTS_TEST_LAKEFS_DIR/lakefs" --version
+# The web-UI single sign-on test needs lakeFS's UI, which a plain `go build` does not embed.
+LAKESTS_TEST_LAKEFS_UI_DIR=$(./scripts/lakefs-ui-build.sh)
+export LAKESTS_TEST_LAKEFS_UI_DIR
 
 step "Keycloak (Maven Central; fetched once per version)"
 LAKESTS_TEST_KEYCLOAK_HOME=$(./scripts/keycloak-fetch.sh)

@@ -97,11 +97,12 @@ class LakeFS:
     LAKEFS_* variables (lakeFS reads every key from the environment too)."""
 
     def __init__(self, workdir: Path, secret: str, config: dict | None = None, env: dict | None = None,
-                 secret_in_env: bool = False):
+                 secret_in_env: bool = False, port: int | None = None):
         self.bin_dir = lakefs_bin_dir()
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        # A port chosen beforehand when lakests must know lakeFS's URL first (web-UI login).
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.api = f"{self.base}/api/v1"
         self.secret = secret

@@ -530,6 +530,30 @@ pub async fn run_credentials(cmd: CredentialsCommand) -> anyhow::Result<ExitCode
     }
 }
 
+/// The `auth.ui_config` keys of the web-UI login (`authenticator.ui_sso`), as the browser
+/// reaches lakests (`public_url`); a hint when it is off.
+fn ui_config_keys(cfg: &Config) -> String {
+    let ui = &cfg.authenticator.ui_sso;
+    let public = ui.public_url.as_deref().filter(|_| ui.enabled);
+    let Some(public) = public else {
+        return "    # web-UI single sign-on: set authenticator.ui_sso (docs/lakefs-ui-sso.md) to get\n    # fallback_login_url, logout_url and login_cookie_names here\n".into();
+    };
+    let base = public.trim_end_matches('/');
+    let login = format!("{base}{}", lakests_oidc::LOGIN_PATH);
+    let logout = format!("{base}{}", lakests_oidc::LOGOUT_PATH);
+    format!(
+        "    # web-UI single sign-on through lakests (docs/lakefs-ui-sso.md). lakeFS v1.84's UI\n\
+         \x20   # ignores login_url (set for older UIs); its login form's fallback button is the way in.\n\
+         \x20   login_url: {login}\n\
+         \x20   fallback_login_url: {login}\n\
+         \x20   fallback_login_label: Sign in with single sign-on\n\
+         \x20   logout_url: {logout}\n\
+         \x20   login_cookie_names:\n\
+         \x20     - {}\n",
+        lakests_core::ui_session::COOKIE_NAME
+    )
+}
+
 /// `lakests lakefs-config`: the lakeFS YAML that points a lakeFS at this lakests.
 #[derive(Debug, Args)]
 pub struct LakefsConfigArgs {
@@ -591,6 +615,7 @@ pub fn lakefs_yaml(
     out.push_str(&format!("  api:\n    endpoint: {authz}\n"));
     out.push_str(token);
     out.push_str("  ui_config:\n    rbac: external\n");
+    out.push_str(&ui_config_keys(cfg));
     if cfg.authenticator_enabled() {
         out.push_str(&format!(
             "  authentication_api:\n    endpoint: {authn}\n    external_principals_enabled: false\n"

@@ -178,3 +178,44 @@ fn lakefs_config_points_lakefs_at_this_lakests_without_printing_the_secret() {
         "{based}"
     );
 }
+
+#[test]
+fn lakefs_config_prints_the_ui_config_keys_of_the_web_ui_login() {
+    let dir = setup();
+    let off = ok(dir.path(), &["lakefs-config"]);
+    assert!(off.contains("authenticator.ui_sso"), "a hint: {off}");
+    std::fs::write(
+        dir.path().join("lakests.yaml"),
+        format!(
+            "auth:\n  encrypt:\n    secret_key: {SECRET}\n  sts:\n    enabled: false\n\
+             authenticator:\n  listen_address: 127.0.0.1:8001\n  providers:\n\
+             \x20   - name: corp\n      issuer: https://idp.example\n      client_id: lakefs\n\
+             \x20     redirect_uris: [\"http://127.0.0.1:8085/callback\"]\n\
+             \x20 ui_sso:\n    enabled: true\n    lakefs_url: https://lakefs.example\n\
+             \x20   public_url: https://lakefs.example/\n\
+             authorization:\n  enabled: true\n"
+        ),
+    )
+    .unwrap();
+    let out = ok(dir.path(), &["lakefs-config"]);
+    let doc: serde_norway::Value = serde_norway::from_str(&out).expect("YAML");
+    let ui = &doc["auth"]["ui_config"];
+    assert_eq!(ui["rbac"].as_str(), Some("external"));
+    for key in ["fallback_login_url", "login_url"] {
+        assert_eq!(
+            ui[key].as_str(),
+            Some("https://lakefs.example/lakests/ui/login"),
+            "{key}: {out}"
+        );
+    }
+    assert_eq!(
+        ui["logout_url"].as_str(),
+        Some("https://lakefs.example/lakests/ui/logout")
+    );
+    assert!(ui["fallback_login_label"].as_str().is_some());
+    assert_eq!(
+        ui["login_cookie_names"][0].as_str(),
+        Some("internal_auth_session")
+    );
+    assert!(out.contains("ignores login_url"), "{out}");
+}

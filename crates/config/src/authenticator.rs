@@ -29,6 +29,8 @@ pub struct AuthenticatorConfig {
     pub jwks_refetch_interval: Duration,
     /// The identity providers.
     pub providers: Vec<ProviderConfig>,
+    /// Single sign-on in the lakeFS web UI.
+    pub ui_sso: crate::UiSsoConfig,
 }
 
 impl Default for AuthenticatorConfig {
@@ -42,6 +44,7 @@ impl Default for AuthenticatorConfig {
             metadata_ttl: Duration::from_secs(3600),
             jwks_refetch_interval: Duration::from_secs(30),
             providers: Vec::new(),
+            ui_sso: crate::UiSsoConfig::default(),
         }
     }
 }

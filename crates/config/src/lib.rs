@@ -11,6 +11,7 @@ mod authorization;
 mod idp;
 mod load;
 mod types;
+mod ui_sso;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ pub use idp::{
 };
 pub use load::{ConfigErrors, ENV_PREFIX, RESERVED_ENV, env_var_name, known_keys};
 pub use types::{Duration, Secret};
+pub use ui_sso::{LAKEFS_LOGIN_DURATION_SECS, MAX_UI_TOKEN_TTL_SECS, UiSsoConfig, parse_base_url};
 
 /// The commented example printed by `lakests config example`; a test parses it.
 pub const EXAMPLE: &str = include_str!("../example.yaml");
@@ -571,6 +573,17 @@ impl Config {
             );
             self.authenticator.validate(&mut p);
         }
+        let provider_names: Vec<&str> = self
+            .authenticator
+            .providers
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect();
+        self.authenticator.ui_sso.validate(
+            &mut p,
+            &provider_names,
+            self.auth.encrypt.secret_key.is_some(),
+        );
         if self.idp.enabled {
             check_addr(&mut p, "idp.listen_address", &self.idp.listen_address);
             self.idp.validate(&mut p);

@@ -20,6 +20,8 @@ pub(crate) struct Metadata {
     pub algs: Vec<Alg>,
     /// The provider's `token_endpoint_auth_methods_supported`, when it lists them.
     pub token_auth_methods: Option<Vec<String>>,
+    /// RP-Initiated Logout 1.0: where the browser ends its session at the provider.
+    pub end_session_endpoint: Option<Url>,
 }
 
 #[derive(Deserialize)]
@@ -31,6 +33,7 @@ struct Document {
     userinfo_endpoint: Option<String>,
     id_token_signing_alg_values_supported: Option<Vec<String>>,
     token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    end_session_endpoint: Option<String>,
 }
 
 /// `{issuer}/.well-known/openid-configuration`, the trailing `/` of the issuer removed first
@@ -71,6 +74,7 @@ pub(crate) fn parse(issuer: &str, body: &[u8]) -> Result<Metadata, String> {
         endpoint("jwks_uri", doc.jwks_uri)?.ok_or("the discovery document has no jwks_uri")?;
     let authorization_endpoint = endpoint("authorization_endpoint", doc.authorization_endpoint)?;
     let userinfo_endpoint = endpoint("userinfo_endpoint", doc.userinfo_endpoint)?;
+    let end_session_endpoint = endpoint("end_session_endpoint", doc.end_session_endpoint)?;
     let advertised = doc
         .id_token_signing_alg_values_supported
         .ok_or("the discovery document has no id_token_signing_alg_values_supported")?;
@@ -90,6 +94,7 @@ pub(crate) fn parse(issuer: &str, body: &[u8]) -> Result<Metadata, String> {
         userinfo_endpoint,
         algs,
         token_auth_methods: doc.token_endpoint_auth_methods_supported,
+        end_session_endpoint,
     })
 }
 

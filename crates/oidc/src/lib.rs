@@ -22,12 +22,17 @@ mod provider;
 mod router;
 mod service;
 mod token;
+mod ui_sso;
 
 use std::path::PathBuf;
 
 pub use metrics::Outcome;
 pub use router::{router, router_with_discovery, routes};
 pub use service::{AuthenticatorService, SESSION_GRANT_KIND};
+pub use ui_sso::{
+    BINDING_COOKIE, CALLBACK_PATH, LOGIN_PATH, LOGOUT_PATH, MAX_NEXT_LEN, MAX_QUERY_BYTES,
+    NextRefused, PROVIDER_COOKIE, UI_GRANT_KIND, UiSso, check_next, ui_routes,
+};
 
 /// Why the authenticator could not be built. Only local problems: nothing is fetched at
 /// construction.

@@ -55,7 +55,7 @@ pub fn routes(service: Arc<AuthenticatorService>, discovery: Option<LoginDiscove
 }
 
 /// The client's address when the server was started with connect info.
-struct ClientAddr(Option<String>);
+pub(crate) struct ClientAddr(pub(crate) Option<String>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;

@@ -164,6 +164,39 @@ impl AuthenticatorService {
         })
     }
 
+    /// The configured provider named `name`.
+    pub(crate) fn provider_by_name(&self, name: &str) -> Option<&Provider> {
+        self.providers.iter().find(|p| p.name() == name)
+    }
+
+    /// A provider's discovery document and keys (cached).
+    pub(crate) async fn provider_metadata(
+        &self,
+        provider: &Provider,
+    ) -> Result<Arc<Cached>, AuthenticatorError> {
+        provider.current(&self.env()).await
+    }
+
+    /// The store every role shares.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The injected clock.
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// `authenticator.session_ttl`, seconds.
+    pub(crate) fn session_ttl(&self) -> i64 {
+        self.session_ttl
+    }
+
+    /// Purges expired grants now and then (at most once a minute).
+    pub(crate) async fn purge_now_and_then(&self) {
+        self.maybe_purge(self.clock.now()).await;
+    }
+
     /// The Prometheus text of the counters.
     pub fn metrics_text(&self) -> String {
         self.metrics.render()
@@ -360,6 +393,28 @@ impl AuthenticatorService {
             }
         };
 
+        self.redeem_and_map(
+            provider,
+            &req.code,
+            &req.redirect_uri,
+            &verifier,
+            nonce.as_deref(),
+        )
+        .await
+    }
+
+    /// What every login does once it knows its provider, verifier and nonce: redeem the code,
+    /// validate the ID token, merge userinfo, apply the provider's claim rules, namespace the
+    /// `sub` and (with `provision_users`) create or sync the user. Shared by `sts/login` and
+    /// the web-UI login, so both refuse and map exactly alike.
+    pub(crate) async fn redeem_and_map(
+        &self,
+        provider: &Provider,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+        nonce: Option<&str>,
+    ) -> Result<Claims, AuthenticatorError> {
         let env = self.env();
         let cached = provider.current(&env).await?;
         let tokens = token::redeem(
@@ -368,15 +423,15 @@ impl AuthenticatorService {
             &provider.cfg,
             &cached.meta.token_endpoint,
             &Redemption {
-                code: &req.code,
-                redirect_uri: &req.redirect_uri,
-                code_verifier: &verifier,
+                code,
+                redirect_uri,
+                code_verifier: verifier,
             },
         )
         .await?;
 
         let mut claims = self
-            .validate_id_token(provider, cached.clone(), &tokens.id_token, nonce.as_deref())
+            .validate_id_token(provider, cached.clone(), &tokens.id_token, nonce)
             .await
             .map_err(|e| match e {
                 LoginRefusal::Token(e) => {

@@ -122,16 +122,19 @@ impl Application {
             let listener = bind(&config.authenticator.listen_address, "authenticator").await?;
             authenticator_addr = Some(listener.local_addr()?);
             let discovery = login_discovery(&config);
-            let router = match shared_authz.take() {
-                Some(state) => {
-                    authorization_addr = authenticator_addr;
-                    lakests_http::with_common_layers(
-                        lakests_oidc::routes(service.clone(), discovery)
-                            .merge(lakests_authz::routes(state, false)),
-                    )
-                }
-                None => lakests_oidc::router_with_discovery(service.clone(), discovery),
-            };
+            let mut routes = lakests_oidc::routes(service.clone(), discovery);
+            if let Some(state) = shared_authz.take() {
+                authorization_addr = authenticator_addr;
+                routes = routes.merge(lakests_authz::routes(state, false));
+            }
+            // Single sign-on in the lakeFS web UI, on the same listener (one ingress path).
+            if config.authenticator.ui_sso.enabled {
+                let ui = lakests_oidc::UiSso::new(&config, service.clone())
+                    .map_err(|e| anyhow::anyhow!("cannot start the web-UI login: {e}"))?;
+                tracing::info!(callback = ui.callback_uri(), "web-UI login on");
+                routes = routes.merge(lakests_oidc::ui_routes(Arc::new(ui)));
+            }
+            let router = lakests_http::with_common_layers(routes);
             roles.push(Role {
                 name: "authenticator",
                 listener,
