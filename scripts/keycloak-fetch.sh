@@ -13,6 +13,11 @@
 #   LAKESTS_CACHE_DIR         cache root (default: ${XDG_CACHE_HOME:-~/.cache}/lakests)
 set -euo pipefail
 
+# Standard output carries the printed directory and nothing else (callers capture it with
+# $(...)); everything else goes to standard error. Processes that may outlive a step run with
+# descriptor 3 closed so they cannot hold the caller's $(...) open.
+exec 3>&1 1>&2
+
 version="${LAKESTS_KEYCLOAK_VERSION:-26.7.3}"
 cache_root="${LAKESTS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lakests}"
 home="$cache_root/keycloak-$version"
@@ -47,7 +52,7 @@ prepare_template() {
   JAVA_HOME="$jh" KC_BOOTSTRAP_ADMIN_USERNAME=$admin_user KC_BOOTSTRAP_ADMIN_PASSWORD=$admin_password \
     JAVA_OPTS_APPEND="-XX:TieredStopAtLevel=1 -XX:+AutoCreateSharedArchive -XX:SharedArchiveFile=$home/lakests-cds.jsa" \
     "$home/bin/kc.sh" start-dev --db=dev-file --db-url="jdbc:h2:file:$work/keycloakdb;NON_KEYWORDS=VALUE" \
-    --http-host=127.0.0.1 --http-port="$port" --http-management-port="$mport" >"$work/keycloak.log" 2>&1 &
+    --http-host=127.0.0.1 --http-port="$port" --http-management-port="$mport" >"$work/keycloak.log" 2>&1 3>&- &
   pid=$!
   for i in $(seq 1 600); do
     if curl -sf -o /dev/null "http://127.0.0.1:$port/realms/master"; then break; fi
@@ -70,7 +75,7 @@ prepare_template() {
 
 if [ -x "$home/bin/kc.sh" ] && [ -f "$home/.complete" ]; then
   prepare_template
-  echo "$home"
+  echo "$home" >&3
   exit 0
 fi
 if ! command -v mvn >/dev/null; then
@@ -90,4 +95,4 @@ rm -rf "$home"
 mv "$tmp/keycloak-$version" "$home"
 touch "$home/.complete"
 prepare_template
-echo "$home"
+echo "$home" >&3

@@ -9,6 +9,11 @@
 #
 #   LAKESTS_CACHE_DIR   cache root (default: ${XDG_CACHE_HOME:-~/.cache}/lakests)
 set -euo pipefail
+
+# Standard output carries the printed directory and nothing else (callers capture it with
+# $(...)); everything else goes to standard error. Processes that may outlive a step run with
+# descriptor 3 closed so they cannot hold the caller's $(...) open.
+exec 3>&1 1>&2
 cd "$(dirname "$0")/../tests/lakefs"
 
 say() { printf 'lakefs-build.sh: %s\n' "$*" >&2; }
@@ -23,7 +28,7 @@ cache_root="${LAKESTS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lakests}"
 dir="$cache_root/lakefs-$version"
 
 if [ -x "$dir/lakefs" ] && [ -x "$dir/lakectl" ] && [ -f "$dir/.complete" ]; then
-  echo "$dir"
+  echo "$dir" >&3
   exit 0
 fi
 
@@ -49,4 +54,4 @@ rm -rf "$dir"
 mv "$tmp" "$dir"
 trap - EXIT
 say "built in $(($(date +%s) - start)) s"
-echo "$dir"
+echo "$dir" >&3

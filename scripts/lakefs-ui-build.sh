@@ -10,6 +10,11 @@
 #
 #   LAKESTS_CACHE_DIR   cache root (default: ${XDG_CACHE_HOME:-~/.cache}/lakests)
 set -euo pipefail
+
+# Standard output carries the printed directory and nothing else (callers capture it with
+# $(...)); everything else goes to standard error. Processes that may outlive a step run with
+# descriptor 3 closed so they cannot hold the caller's $(...) open.
+exec 3>&1 1>&2
 cd "$(dirname "$0")/../tests/lakefs"
 
 say() { printf 'lakefs-ui-build.sh: %s\n' "$*" >&2; }
@@ -19,7 +24,7 @@ version=$(awk '$1 == "github.com/treeverse/lakefs" { print $2; exit }
 cache_root="${LAKESTS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lakests}"
 dir="$cache_root/lakefs-ui-$version"
 if [ -x "$dir/lakefs" ] && [ -f "$dir/.complete" ]; then
-  echo "$dir"
+  echo "$dir" >&3
   exit 0
 fi
 for tool in go npm; do
@@ -51,4 +56,4 @@ mv "$tmp/out" "$dir"
 trap - EXIT
 rm -rf "$tmp"
 say "built in $(($(date +%s) - start)) s"
-echo "$dir"
+echo "$dir" >&3

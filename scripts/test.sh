@@ -20,6 +20,15 @@ root=$(pwd)
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The cache scripts print one directory on standard output; anything else is a bug to stop at.
+checked_dir() {
+  if [ ! -d "$2" ]; then
+    echo "!!! $1 printed something other than one directory: $(printf '%s' "$2" | head -c 300) !!!" >&2
+    exit 1
+  fi
+  printf '%s' "$2"
+}
+
 step "toolchain"
 cargo --version
 node --version
@@ -78,15 +87,15 @@ fi
 
 step "real lakeFS and lakectl (Go module proxy; built once per version)"
 # Go's module and build caches and ~/.cache/lakests keep the build between runs.
-LAKESTS_TEST_LAKEFS_DIR=$(./scripts/lakefs-build.sh)
+LAKESTS_TEST_LAKEFS_DIR=$(checked_dir lakefs-build.sh "$(./scripts/lakefs-build.sh)")
 export LAKESTS_TEST_LAKEFS_DIR
 "$LAKESTS_TEST_LAKEFS_DIR/lakefs" --version
 # The web-UI single sign-on test needs lakeFS's UI, which a plain `go build` does not embed.
-LAKESTS_TEST_LAKEFS_UI_DIR=$(./scripts/lakefs-ui-build.sh)
+LAKESTS_TEST_LAKEFS_UI_DIR=$(checked_dir lakefs-ui-build.sh "$(./scripts/lakefs-ui-build.sh)")
 export LAKESTS_TEST_LAKEFS_UI_DIR
 
 step "Keycloak (Maven Central; fetched once per version)"
-LAKESTS_TEST_KEYCLOAK_HOME=$(./scripts/keycloak-fetch.sh)
+LAKESTS_TEST_KEYCLOAK_HOME=$(checked_dir keycloak-fetch.sh "$(./scripts/keycloak-fetch.sh)")
 export LAKESTS_TEST_KEYCLOAK_HOME
 cat "$LAKESTS_TEST_KEYCLOAK_HOME/version.txt"; echo
 
