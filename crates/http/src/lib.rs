@@ -16,6 +16,7 @@ use lakests_api::ErrorBody;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+pub mod html;
 mod serve;
 
 pub use serve::{ServeLimits, connections_shed_total, raise_fd_limit, serve_with_limits};

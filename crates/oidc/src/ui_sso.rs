@@ -375,20 +375,7 @@ fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 // ---- pages --------------------------------------------------------------------------------
 
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+use lakests_http::html::{CSP_NO_FORMS, escape};
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}\
 h1{font-size:1.4rem}a.button{display:block;margin:.6rem 0;padding:.7rem 1rem;border:1px solid #2a6;\
@@ -397,24 +384,7 @@ border-radius:6px;color:#174;text-decoration:none}a.button:hover{background:#efe
 /// Headers every page and redirect of these routes carries: never cached, never framed, no
 /// referrer (the callback URL holds the code).
 fn harden(resp: &mut Response) {
-    let h = resp.headers_mut();
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'none'; frame-ancestors 'none'",
-        ),
-    );
+    lakests_http::html::harden(resp, CSP_NO_FORMS);
 }
 
 /// A page: `title`, `message` (both escaped here) and optional links (label, href).
@@ -434,14 +404,7 @@ fn page(status: StatusCode, title: &str, message: &str, links: &[(String, String
         ));
     }
     body.push_str("</body></html>");
-    let mut resp = (
-        status,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-        body,
-    )
-        .into_response();
-    harden(&mut resp);
-    resp
+    lakests_http::html::page(status, body, CSP_NO_FORMS)
 }
 
 fn redirect(location: &str, cookies: &[String]) -> Response {
