@@ -9,6 +9,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+/// Response header of `POST /api/v1/sts/login` with the TTL the server actually granted, in
+/// seconds (lakests extension: a requested TTL may be clamped).
+pub const GRANTED_TTL_HEADER: &str = "x-lakests-granted-ttl-seconds";
+
 /// Every error body: `{"message": "..."}`, lakeFS's shape; a refused login also carries a
 /// stable `reason` code (lakests extension, see `lakests_core::Reason`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

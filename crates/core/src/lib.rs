@@ -7,6 +7,7 @@ pub mod cache;
 pub mod claims;
 pub mod clock;
 pub mod directory;
+pub mod pkce;
 pub mod reason;
 pub mod store;
 pub mod sts;

@@ -74,13 +74,6 @@ fn param_refusal(e: &ParamError) -> Refusal {
     Refusal::Page(status, e.to_string())
 }
 
-/// An S256 challenge: base64url of a SHA-256 digest, 43 characters.
-fn valid_challenge(c: &str) -> bool {
-    c.len() == 43
-        && c.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 fn check<'a>(idp: &'a DevIdp, p: &Params) -> Result<AuthRequest<'a>, Refusal> {
     let Some(client_id) = p.get("client_id") else {
         return Err(Refusal::Page(
@@ -157,7 +150,7 @@ fn check<'a>(idp: &'a DevIdp, p: &Params) -> Result<AuthRequest<'a>, Refusal> {
     }
     let code_challenge = match (p.get("code_challenge"), p.get("code_challenge_method")) {
         (None, None) => None,
-        (Some(c), Some("S256")) if valid_challenge(c) => Some(c.to_owned()),
+        (Some(c), Some("S256")) if lakests_core::pkce::is_valid_challenge(c) => Some(c.to_owned()),
         (Some(_), Some("S256")) => {
             return Err(refuse(
                 "invalid_request",

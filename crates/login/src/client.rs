@@ -19,8 +19,7 @@ use crate::secret::AccessToken;
 /// Largest response body read from any server.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// Response header with the TTL the server granted (lakests extension).
-pub const GRANTED_TTL_HEADER: &str = "x-lakests-granted-ttl-seconds";
+pub use lakests_api::GRANTED_TTL_HEADER;
 
 /// The HTTP client of a login.
 #[derive(Debug, Clone)]

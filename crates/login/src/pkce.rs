@@ -1,24 +1,19 @@
 //! PKCE S256 (RFC 7636): a verifier of 32 random bytes and its SHA-256 challenge, both
 //! base64url without padding, as lakeFS's documented client does (WIRE.md §6).
 
-use aws_lc_rs::{digest, rand};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
 use crate::LoginError;
 use crate::secret::PkceVerifier;
 
 /// A fresh verifier from the system's secure random generator.
 pub fn new_verifier() -> Result<PkceVerifier, LoginError> {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes).map_err(|_| LoginError::Random)?;
-    Ok(PkceVerifier::new(URL_SAFE_NO_PAD.encode(bytes)))
+    lakests_core::pkce::random_token()
+        .map(PkceVerifier::new)
+        .map_err(|_| LoginError::Random)
 }
 
 /// The S256 challenge of a verifier.
 pub fn challenge(verifier: &PkceVerifier) -> String {
-    let d = digest::digest(&digest::SHA256, verifier.expose().as_bytes());
-    URL_SAFE_NO_PAD.encode(d.as_ref())
+    lakests_core::pkce::s256_challenge(verifier.expose())
 }
 
 #[cfg(test)]

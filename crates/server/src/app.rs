@@ -15,8 +15,7 @@ use tokio::net::TcpListener;
 use crate::remote::RemoteAuthenticator;
 use crate::sts_routes::StsState;
 
-/// Response header with the TTL actually granted by `POST /api/v1/sts/login`, in seconds.
-pub const GRANTED_TTL_HEADER: &str = "x-lakests-granted-ttl-seconds";
+pub use lakests_api::GRANTED_TTL_HEADER;
 
 struct Role {
     name: &'static str,

@@ -17,7 +17,7 @@ use lakests_core::sts::{BearerError, StsError, StsService};
 use lakests_core::{AuthenticatorError, Reason, RequestContext};
 use lakests_http::{ApiError, AppJson, RequestId};
 
-use crate::app::GRANTED_TTL_HEADER;
+use lakests_api::GRANTED_TTL_HEADER;
 
 /// Longest bearer token looked at; longer ones are refused without parsing.
 const MAX_BEARER_LEN: usize = 8 * 1024;
