@@ -341,23 +341,7 @@ impl ProviderConfig {
 }
 
 fn loopback_key(uri: &str) -> Option<String> {
-    let u = url::Url::parse(uri).ok()?;
-    if u.scheme() != "http"
-        || u.fragment().is_some()
-        || !u.username().is_empty()
-        || u.password().is_some()
-    {
-        return None;
-    }
-    let host = u.host_str()?;
-    if !matches!(host, "127.0.0.1" | "[::1]" | "localhost") {
-        return None;
-    }
-    Some(format!(
-        "http://{host}{}?{}",
-        u.path(),
-        u.query().unwrap_or("")
-    ))
+    lakests_core::redirect::loopback_key(uri)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod directory;
 pub mod pkce;
 pub mod reason;
+pub mod redirect;
 pub mod store;
 pub mod sts;
 pub mod token;

@@ -240,10 +240,7 @@ fn no_store(mut resp: Response) -> Response {
 /// (`http` to 127.0.0.1, [::1] or localhost), in everything but the port, as RFC 8252 §7.3
 /// requires of an authorization server for native apps.
 fn redirect_matches(registered: &str, requested: &str) -> bool {
-    registered == requested
-        || lakests_config::ProviderConfig::loopback_key(registered).is_some_and(|k| {
-            lakests_config::ProviderConfig::loopback_key(requested).as_ref() == Some(&k)
-        })
+    lakests_core::redirect::redirect_matches(registered, requested, true)
 }
 
 /// A redirect to `redirect_uri` with `params` (and `iss`, RFC 9207) added to its query.

@@ -7,19 +7,10 @@ use url::{Host, Url};
 /// Whether `candidate` matches one of `registered`.
 pub fn is_registered(candidate: &Url, registered: &[String], loopback_any_port: bool) -> bool {
     registered.iter().any(|r| {
-        let Ok(r) = Url::parse(r) else {
-            return false;
-        };
-        if &r == candidate {
-            return true;
-        }
-        loopback_any_port
-            && candidate.scheme() == "http"
-            && r.scheme() == "http"
-            && is_loopback(candidate)
-            && r.host() == candidate.host()
-            && r.path() == candidate.path()
-            && r.query() == candidate.query()
+        // The same URL once parsed (a registered "http://host:1" is "http://host:1/"), or the
+        // one matching rule of lakests_core::redirect.
+        Url::parse(r).is_ok_and(|parsed| &parsed == candidate)
+            || lakests_core::redirect::redirect_matches(r, candidate.as_str(), loopback_any_port)
     })
 }
 
