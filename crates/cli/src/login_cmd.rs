@@ -13,7 +13,7 @@ use lakests_login::flow::{describe_expiry, strip_controls};
 use lakests_login::output::{format_code, format_token};
 use lakests_login::{
     Browser, CachedToken, CallbackSettings, CommandBrowser, Endpoint, FileTokenCache, LakectlSync,
-    LakectlTokenFile, Login, LoginOptions, LoginOutcome, NoBrowser, OutputFormat, ProviderSource,
+    LakectlTokenFile, Login, LoginOptions, NoBrowser, ObtainedToken, OutputFormat, ProviderSource,
     ServerClient, StderrReporter, SystemBrowser, TokenCache,
 };
 
@@ -342,7 +342,8 @@ pub async fn login(mut args: LoginArgs) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|u| format!(" as {}", strip_controls(u)))
         .unwrap_or_default();
-    if let (LoginOutcome::New(_), Some(before), Some(now_user)) = (&outcome, &previous, &t.username)
+    if let (ObtainedToken::New(_), Some(before), Some(now_user)) =
+        (&outcome, &previous, &t.username)
         && before != now_user
     {
         eprintln!(
@@ -354,10 +355,10 @@ pub async fn login(mut args: LoginArgs) -> anyhow::Result<ExitCode> {
     }
     let expiry = describe_expiry(t.token_expiration, now());
     match &outcome {
-        LoginOutcome::Cached(_) => eprintln!(
+        ObtainedToken::Cached(_) => eprintln!(
             "Using the cached token for {endpoint}{who}; it expires {expiry}. (--force logs in again)"
         ),
-        LoginOutcome::New(_) => {
+        ObtainedToken::New(_) => {
             eprintln!("Logged in to {endpoint}{who}; the token expires {expiry}.")
         }
     }

@@ -1,6 +1,7 @@
 //! `lakests`: STS login for lakeFS. Runs the server roles, manages the user directory, and (for
 //! data people) logs in from a terminal.
 
+mod audit;
 mod directory_cmd;
 mod login_cmd;
 mod login_profile;
@@ -45,7 +46,7 @@ enum Command {
     LakefsConfig(directory_cmd::LakefsConfigArgs),
     /// Read the login audit log.
     #[command(subcommand)]
-    Audit(users::AuditCommand),
+    Audit(audit::AuditCommand),
     /// Revoke issued tokens.
     #[command(subcommand)]
     Tokens(tokens::TokensCommand),
@@ -186,7 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         },
         Command::Users(cmd) => users::run_users(cmd).await,
-        Command::Audit(cmd) => users::run_audit(cmd).await,
+        Command::Audit(cmd) => audit::run_audit(cmd).await,
         Command::Tokens(cmd) => tokens::run_tokens(cmd).await,
         Command::Groups(cmd) => directory_cmd::run_groups(cmd).await,
         Command::Policies(cmd) => directory_cmd::run_policies(cmd).await,

@@ -1,4 +1,4 @@
-//! `lakests users ...` and `lakests audit ...`: the directory, without SQL.
+//! `lakests users ...`: the directory, without SQL.
 
 use std::process::ExitCode;
 
@@ -84,22 +84,9 @@ pub enum UsersCommand {
     },
 }
 
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// The newest login attempts, newest first.
-    List {
-        /// How many records.
-        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
-        limit: u32,
-        /// Output format.
-        #[arg(long, short, value_enum, default_value_t)]
-        output: Output,
-        #[command(flatten)]
-        config: ConfigArg,
-    },
-}
-
-async fn store(config: &ConfigArg) -> anyhow::Result<std::sync::Arc<dyn lakests_core::Store>> {
+pub(crate) async fn store(
+    config: &ConfigArg,
+) -> anyhow::Result<std::sync::Arc<dyn lakests_core::Store>> {
     let cfg = config.load_for_database()?;
     Ok(lakests_store::open(&cfg).await?)
 }
@@ -155,7 +142,7 @@ fn print_users(users: &[UserRecord], output: Output) -> anyhow::Result<()> {
 
 /// Prints aligned columns. Every cell is escaped with [`printable`]: values come from identity
 /// providers and clients, and must not steer the operator's terminal.
-fn print_table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
+pub(crate) fn print_table<const N: usize>(headers: &[&str; N], rows: &[[String; N]]) {
     let rows: Vec<[String; N]> = rows
         .iter()
         .map(|row| row.clone().map(|cell| printable(&cell).into_owned()))
@@ -354,55 +341,4 @@ pub async fn run_users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
             }
         }
     }
-}
-
-pub async fn run_audit(cmd: AuditCommand) -> anyhow::Result<ExitCode> {
-    let AuditCommand::List {
-        limit,
-        output,
-        config,
-    } = cmd;
-    let records = store(&config).await?.list_audit(limit).await?;
-    match output {
-        Output::Json => {
-            let items: Vec<_> = records
-                .iter()
-                .map(|r| {
-                    json!({
-                        "at": r.at, "outcome": r.outcome.as_str(), "reason": r.reason,
-                        "external_id": r.external_id, "username": r.username,
-                        "client_addr": r.client_addr, "request_id": r.request_id,
-                    })
-                })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&items)?);
-        }
-        Output::Table => {
-            let rows: Vec<[String; 6]> = records
-                .iter()
-                .map(|r| {
-                    [
-                        r.at.to_string(),
-                        r.outcome.as_str().to_owned(),
-                        r.username.clone().unwrap_or_else(|| "-".into()),
-                        r.external_id.clone().unwrap_or_else(|| "-".into()),
-                        r.request_id.clone(),
-                        r.reason.clone(),
-                    ]
-                })
-                .collect();
-            print_table(
-                &[
-                    "AT",
-                    "OUTCOME",
-                    "USER",
-                    "EXTERNAL ID",
-                    "REQUEST ID",
-                    "REASON",
-                ],
-                &rows,
-            );
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }

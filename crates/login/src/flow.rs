@@ -133,20 +133,21 @@ pub fn check_authorization_url(
     Ok(())
 }
 
-/// How a login ended.
+/// How a login obtained its token (not to be confused with the audit's
+/// `lakests_core::LoginOutcome`, a login attempt's success or failure on the server).
 #[derive(Debug, Clone)]
-pub enum LoginOutcome {
+pub enum ObtainedToken {
     /// A cached token was still valid (possibly one a concurrent login just obtained).
     Cached(CachedToken),
     /// A new token was obtained through the browser.
     New(CachedToken),
 }
 
-impl LoginOutcome {
+impl ObtainedToken {
     /// The token, however it was obtained.
     pub fn token(&self) -> &CachedToken {
         match self {
-            LoginOutcome::Cached(t) | LoginOutcome::New(t) => t,
+            ObtainedToken::Cached(t) | ObtainedToken::New(t) => t,
         }
     }
 }
@@ -230,14 +231,14 @@ impl Login {
     /// Logs in: a valid cached token if there is one (unless `force`), else a browser sign-in
     /// whose code is redeemed at `POST /api/v1/sts/login`; the new token is cached. A second
     /// login for the same endpoint waits for the first one and reuses its token.
-    pub async fn login(&self, opts: &LoginOptions) -> Result<LoginOutcome, LoginError> {
+    pub async fn login(&self, opts: &LoginOptions) -> Result<ObtainedToken, LoginError> {
         let deadline = Instant::now() + opts.timeout;
         let ep = &opts.endpoint;
         if !opts.force
             && let Some(t) = self.cache.load(ep)?
             && t.usable_at(self.clock.now(), opts.min_validity_seconds)
         {
-            return Ok(LoginOutcome::Cached(t));
+            return Ok(ObtainedToken::Cached(t));
         }
         let started = self.clock.now();
         let (lock, waited) = self.lock(ep, deadline, opts.timeout).await?;
@@ -248,7 +249,7 @@ impl Login {
             && (!opts.force || t.obtained_at >= started)
             && t.usable_at(self.clock.now(), opts.min_validity_seconds)
         {
-            return Ok(LoginOutcome::Cached(t));
+            return Ok(ObtainedToken::Cached(t));
         }
         let s = self.sign_in(opts, deadline).await?;
         let req = StsAuthRequest {
@@ -307,7 +308,7 @@ impl Login {
                 ));
             }
         }
-        Ok(LoginOutcome::New(cached))
+        Ok(ObtainedToken::New(cached))
     }
 
     /// `--print-code`: the browser sign-in alone; the code is returned, not redeemed (and

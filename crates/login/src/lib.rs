@@ -31,7 +31,7 @@ pub use client::ServerClient;
 pub use endpoint::Endpoint;
 pub use error::LoginError;
 pub use flow::{
-    CodeGrant, DEFAULT_TIMEOUT, Login, LoginOptions, LoginOutcome, ProviderSource, Reporter,
+    CodeGrant, DEFAULT_TIMEOUT, Login, LoginOptions, ObtainedToken, ProviderSource, Reporter,
     StderrReporter,
 };
 pub use lakectl::{LakectlSync, LakectlTokenFile};

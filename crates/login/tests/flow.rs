@@ -17,7 +17,7 @@ use base64::Engine as _;
 use lakests_core::{Clock, SystemClock};
 use lakests_login::callback::CallbackSettings;
 use lakests_login::{
-    Browser, Endpoint, FileTokenCache, Login, LoginError, LoginOptions, LoginOutcome,
+    Browser, Endpoint, FileTokenCache, Login, LoginError, LoginOptions, ObtainedToken,
     ProviderSource, Reporter, ServerClient,
 };
 use serde_json::{Value, json};
@@ -288,7 +288,7 @@ async fn state_mode_sends_the_verifier_as_state_and_caches_the_token() {
     let mut opts = s.opts.clone();
     opts.ttl_seconds = Some(900);
     let out = s.login.login(&opts).await.unwrap();
-    let LoginOutcome::New(t) = out else {
+    let ObtainedToken::New(t) = out else {
         panic!("expected a new token")
     };
     assert_eq!(t.token.expose(), "tok-1");
@@ -306,14 +306,14 @@ async fn state_mode_sends_the_verifier_as_state_and_caches_the_token() {
 
     // Cached: no browser, no server call.
     let again = s.login.login(&s.opts).await.unwrap();
-    assert!(matches!(again, LoginOutcome::Cached(ref c) if c.token.expose() == "tok-1"));
+    assert!(matches!(again, ObtainedToken::Cached(ref c) if c.token.expose() == "tok-1"));
     assert_eq!(s.browser.opens.load(Ordering::SeqCst), 1);
 
     // --force: a new sign-in.
     let mut force = s.opts.clone();
     force.force = true;
     let forced = s.login.login(&force).await.unwrap();
-    assert!(matches!(forced, LoginOutcome::New(ref c) if c.token.expose() == "tok-2"));
+    assert!(matches!(forced, ObtainedToken::New(ref c) if c.token.expose() == "tok-2"));
     assert_eq!(s.browser.opens.load(Ordering::SeqCst), 2);
 
     assert!(s.login.logout(&s.opts.endpoint).unwrap());
@@ -348,7 +348,7 @@ async fn concurrent_logins_open_one_browser_and_share_the_token() {
     assert_eq!(a.token().token.expose(), b.token().token.expose());
     assert_eq!(s.browser.opens.load(Ordering::SeqCst), 1);
     assert!(
-        matches!(a, LoginOutcome::Cached(_)) != matches!(b, LoginOutcome::Cached(_)),
+        matches!(a, ObtainedToken::Cached(_)) != matches!(b, ObtainedToken::Cached(_)),
         "one signs in, the other reuses"
     );
     assert!(
@@ -486,17 +486,17 @@ async fn a_cached_token_is_reused_until_min_validity_then_renewed() {
     opts.ttl_seconds = Some(3600);
     opts.min_validity_seconds = 300;
     let first = login.login(&opts).await.unwrap();
-    assert!(matches!(first, LoginOutcome::New(_)));
+    assert!(matches!(first, ObtainedToken::New(_)));
     let exp = first.token().token_expiration;
     // 301 s left: still valid enough, answered from the cache without a call.
     clock.set(exp - 301);
     let again = login.login(&opts).await.unwrap();
-    assert!(matches!(again, LoginOutcome::Cached(_)));
+    assert!(matches!(again, ObtainedToken::Cached(_)));
     assert_eq!(s.fake.lock().unwrap().logins.len(), 1);
     // 299 s left: close to expiry, a new sign-in.
     clock.set(exp - 299);
     let renewed = login.login(&opts).await.unwrap();
-    assert!(matches!(renewed, LoginOutcome::New(_)));
+    assert!(matches!(renewed, ObtainedToken::New(_)));
     assert_eq!(s.fake.lock().unwrap().logins.len(), 2);
     assert_eq!(s.browser.opens.load(Ordering::SeqCst), 2);
 }
