@@ -461,20 +461,23 @@ fn token_error_message(e: &TokenError) -> &'static str {
 }
 
 fn check_request(req: &StsAuthRequest) -> Result<(), StsError> {
+    check_login_fields(&req.code, &req.state, &req.redirect_uri).map_err(StsError::InvalidRequest)
+}
+
+/// The one check of a login request's fields, shared by the STS use case and the
+/// authenticator (one wording for both): `code`, `state` and `redirect_uri` present and within
+/// their size limits. The message names the field and never echoes its value.
+pub fn check_login_fields(code: &str, state: &str, redirect_uri: &str) -> Result<(), String> {
     for (field, value, max) in [
-        ("code", &req.code, MAX_CODE_LEN),
-        ("state", &req.state, MAX_STATE_LEN),
-        ("redirect_uri", &req.redirect_uri, MAX_REDIRECT_URI_LEN),
+        ("code", code, MAX_CODE_LEN),
+        ("state", state, MAX_STATE_LEN),
+        ("redirect_uri", redirect_uri, MAX_REDIRECT_URI_LEN),
     ] {
         if value.is_empty() {
-            return Err(StsError::InvalidRequest(format!(
-                "{field} must not be empty"
-            )));
+            return Err(format!("{field} must not be empty"));
         }
         if value.len() > max {
-            return Err(StsError::InvalidRequest(format!(
-                "{field} is longer than {max} bytes"
-            )));
+            return Err(format!("{field} is longer than {max} bytes"));
         }
     }
     Ok(())

@@ -10,7 +10,7 @@ use lakests_api::{
     AuthorizeResponse,
 };
 use lakests_config::{AuthenticatorConfig, ClaimRequirement, PkceMode, ProviderConfig};
-use lakests_core::sts::{MAX_CODE_LEN, MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
+use lakests_core::sts::{MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
 use lakests_core::{
     Authenticator, AuthenticatorError, Claims, Clock, Grant, Reason, Refusal, RequestContext,
     Store, StoreError,
@@ -149,7 +149,7 @@ impl AuthenticatorService {
     fn select_or_reject(&self, redirect_uri: &str) -> Result<&Provider, AuthenticatorError> {
         if redirect_uri.is_empty() {
             return Err(AuthenticatorError::InvalidRequest(
-                "redirect_uri is empty".into(),
+                "redirect_uri must not be empty".into(),
             ));
         }
         if redirect_uri.len() > MAX_REDIRECT_URI_LEN {
@@ -358,18 +358,8 @@ impl AuthenticatorService {
         req: &AuthenticatorStsRequest,
     ) -> Result<Claims, AuthenticatorError> {
         let bad = |m: String| Err(AuthenticatorError::InvalidRequest(m));
-        if req.code.is_empty() {
-            return bad("code is empty".into());
-        }
-        if req.code.len() > MAX_CODE_LEN {
-            return bad(format!("code is longer than {MAX_CODE_LEN} bytes"));
-        }
-        if req.state.is_empty() {
-            return bad("state is empty".into());
-        }
-        if req.state.len() > MAX_STATE_LEN {
-            return bad(format!("state is longer than {MAX_STATE_LEN} bytes"));
-        }
+        lakests_core::sts::check_login_fields(&req.code, &req.state, &req.redirect_uri)
+            .map_err(AuthenticatorError::InvalidRequest)?;
         let provider = self.select_or_reject(&req.redirect_uri)?;
         tracing::Span::current().record("provider", provider.name());
 
