@@ -17,6 +17,11 @@
 //   lakests-public        public (token_endpoint_auth_method none, PKCE only), native app with
 //                         loopback redirect URIs (any port, RFC 8252 §7.3), RS256 ID tokens
 //   lakests-confidential  client_secret_basic, ES256 ID tokens
+//   lakests-ui            web, public (PKCE only): the web-UI login of a lakests authenticator;
+//                         redirect URIs from LAKESTS_UI_REDIRECT_URIS (space-separated; a web
+//                         client's must match exactly and the test picks the port), post-logout
+//                         redirect URI a lakeFS UI's login page at http://127.0.0.1:8000
+//                         (RP-Initiated Logout)
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -89,6 +94,17 @@ server.listen(port, '127.0.0.1', () => {
         grant_types: ['authorization_code'],
         response_types: ['code'],
         id_token_signed_response_alg: 'ES256',
+      },
+      {
+        client_id: 'lakests-ui',
+        application_type: 'web',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: (process.env.LAKESTS_UI_REDIRECT_URIS ?? 'http://127.0.0.1:8086/lakests/ui/callback')
+          .split(' ').filter((u) => u !== ''),
+        post_logout_redirect_uris: ['http://127.0.0.1:8000/auth/login'],
+        grant_types: ['authorization_code'],
+        response_types: ['code'],
+        id_token_signed_response_alg: 'RS256',
       },
     ],
     jwks,

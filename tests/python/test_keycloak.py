@@ -3,6 +3,7 @@ tests/keycloak/realm.json): the real `lakests login` signs users in through Keyc
 form with PKCE (both of lakests's modes), the authenticator maps Keycloak's `groups` claim onto the users it creates, and a
 signing-key rotation in Keycloak is picked up by refetching its JWKS, without a restart."""
 
+import html
 import json
 import os
 import re
@@ -163,3 +164,91 @@ def test_a_missing_keycloak_fails_the_tests_loudly(monkeypatch, tmp_path):
     monkeypatch.setenv("LAKESTS_TEST_KEYCLOAK_HOME", str(tmp_path / "nothing-here"))
     with pytest.raises(pytest.fail.Exception, match="scripts/keycloak-fetch.sh"):
         keycloak_home()
+
+
+def test_web_ui_logout_ends_the_keycloak_session(keycloak, tmp_path):
+    """RP-Initiated Logout against Keycloak, as lakests's web-UI logout sends it: `client_id` and
+    `post_logout_redirect_uri`, no `id_token_hint` (lakests keeps no ID token). Keycloak accepts
+    both (the realm's client allows its redirect URIs after logout, `post.logout.redirect.uris:
+    +`), asks the user to confirm, returns to lakeFS's login page, and its SSO session is gone:
+    a new sign-in shows Keycloak's login form again instead of silently giving a code."""
+    from form_browser import Browser
+
+    auth_port, lakefs_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{auth_port}"
+    lakefs_url = f"http://127.0.0.1:{lakefs_port}"  # nothing listens: only the URLs matter
+    doc = {
+        "listen_address": f"127.0.0.1:{free_port()}",
+        "data_dir": str(tmp_path / "data"),
+        "auth": {"encrypt": {"secret_key": SECRET}},  # the STS role answers the health check
+        "authenticator": {
+            "listen_address": f"127.0.0.1:{auth_port}",
+            "providers": [{"name": "keycloak", "issuer": keycloak.issuer, "client_id": CLIENT_ID,
+                           "scopes": ["openid", "profile", "email"],
+                           "redirect_uris": ["http://127.0.0.1:1/callback"], "pkce": "state",
+                           "provision_users": True, "username_claim": "preferred_username",
+                           "groups_claim": "groups"}],
+            "ui_sso": {"enabled": True, "lakefs_url": lakefs_url, "public_url": base},
+        },
+        "authorization": {"enabled": True},
+    }
+    server = start_server(tmp_path, yaml_text(doc) + "\n")
+    try:
+        browser = Browser()
+        kc_origin = urllib.parse.urlsplit(keycloak.issuer)[:2]
+
+        def start_login() -> requests.Response:
+            """lakests's login route, then Keycloak's authorization endpoint."""
+            resp = browser.request("GET", f"{base}/lakests/ui/login?next=%2Frepositories")
+            assert resp.status_code == 303, resp.text
+            authorize = resp.headers["Location"]
+            assert urllib.parse.urlsplit(authorize)[:2] == kc_origin, authorize
+            return browser.request("GET", authorize)
+
+        # Sign in with Keycloak's login form.
+        page = start_login()
+        assert page.status_code == 200 and 'id="kc-form-login"' in page.text, page.text[:500]
+        action = html.unescape(re.search(r'<form[^>]*id="kc-form-login"[^>]*action="([^"]+)"', page.text).group(1))
+        resp = browser.request("POST", action, data={"username": "alice", "password": PASSWORDS["alice"],
+                                                     "credentialId": ""})
+        assert resp.status_code in (302, 303), resp.text[:300]
+        callback = resp.headers["Location"]
+        assert callback.startswith(f"{base}/lakests/ui/callback?"), callback
+        resp = browser.request("GET", callback)
+        assert resp.status_code == 303, resp.text
+        assert resp.headers["Location"] == f"{lakefs_url}/repositories"
+        assert "internal_auth_session" in browser.jar
+
+        # Control: while Keycloak's SSO session lives, the next sign-in gives a code at once.
+        resp = start_login()
+        assert resp.status_code in (302, 303), resp.text[:300]
+        assert "code=" in resp.headers["Location"], resp.headers["Location"]
+
+        # lakests's logout: the cookie is cleared, the browser goes to Keycloak's end-session
+        # endpoint with client_id and post_logout_redirect_uri only.
+        resp = browser.request("GET", f"{base}/lakests/ui/logout")
+        assert resp.status_code == 303, resp.text
+        assert "internal_auth_session" not in browser.jar
+        end = urllib.parse.urlsplit(resp.headers["Location"])
+        assert end[:2] == kc_origin and end.path.endswith("/protocol/openid-connect/logout"), end
+        params = dict(urllib.parse.parse_qsl(end.query))
+        assert params == {"client_id": CLIENT_ID, "post_logout_redirect_uri": f"{lakefs_url}/auth/login"}
+
+        # Keycloak accepts them: its logout confirmation page, not an error.
+        page = browser.request("GET", resp.headers["Location"])
+        assert page.status_code == 200, page.text[:500]
+        assert "Invalid" not in page.text and "kc-logout" in page.text, page.text[:2000]
+        form = re.search(r'<form[^>]*action="([^"]+)"[^>]*>(.*?)</form>', page.text, re.S)
+        assert form, page.text[:2000]
+        fields = dict(re.findall(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', form.group(2)))
+        fields["confirmLogout"] = "Logout"
+        resp = browser.request("POST", urllib.parse.urljoin(page.url, html.unescape(form.group(1))), data=fields)
+        assert resp.status_code in (302, 303), resp.text[:500]
+        assert resp.headers["Location"] == f"{lakefs_url}/auth/login"
+
+        # The session is gone: Keycloak asks for the password again.
+        page = start_login()
+        assert page.status_code == 200 and 'id="kc-form-login"' in page.text, \
+            f"{page.status_code} {page.headers.get('Location')}"
+    finally:
+        stop_server(server)

@@ -28,7 +28,10 @@ pub use idp::{
 };
 pub use load::{ConfigErrors, ENV_PREFIX, RESERVED_ENV, env_var_name, known_keys};
 pub use types::{Duration, Secret};
-pub use ui_sso::{LAKEFS_LOGIN_DURATION_SECS, MAX_UI_TOKEN_TTL_SECS, UiSsoConfig, parse_base_url};
+pub use ui_sso::{
+    DEFAULT_UI_MAX_LOGINS_IN_FLIGHT, DEFAULT_UI_RATE_LIMIT_BURST, DEFAULT_UI_RATE_LIMIT_PER_SECOND,
+    LAKEFS_LOGIN_DURATION_SECS, MAX_UI_TOKEN_TTL_SECS, UiSsoConfig, parse_base_url,
+};
 
 /// The commented example printed by `lakests config example`; a test parses it.
 pub const EXAMPLE: &str = include_str!("../example.yaml");

@@ -9,6 +9,12 @@ pub const LAKEFS_LOGIN_DURATION_SECS: u64 = 168 * 3600;
 /// gorilla/securecookie's max age, which lakeFS keeps: a session cookie older than this is
 /// ignored by lakeFS, so a longer token would never be used.
 pub const MAX_UI_TOKEN_TTL_SECS: u64 = 30 * 24 * 3600;
+/// Default of `authenticator.ui_sso.rate_limit_per_second`.
+pub const DEFAULT_UI_RATE_LIMIT_PER_SECOND: u32 = 5;
+/// Default of `authenticator.ui_sso.rate_limit_burst`.
+pub const DEFAULT_UI_RATE_LIMIT_BURST: u32 = 30;
+/// Default of `authenticator.ui_sso.max_logins_in_flight`.
+pub const DEFAULT_UI_MAX_LOGINS_IN_FLIGHT: usize = 10_000;
 
 /// `authenticator.ui_sso`: the authenticator's listener logs browsers in to the lakeFS UI
 /// through an OpenID Provider and sets lakeFS's own session cookie.
@@ -32,6 +38,14 @@ pub struct UiSsoConfig {
     /// A parent domain to set the cookie for (`Domain=`), when lakests and lakeFS are sibling
     /// hosts. Every host under it then receives the token: see the docs before using it.
     pub cookie_domain: Option<String>,
+    /// Sustained requests per second to `/lakests/ui/login` and `/lakests/ui/callback` (together)
+    /// allowed from one client address; `0` turns the limit off.
+    pub rate_limit_per_second: u32,
+    /// Requests one client address may make at once above the sustained rate.
+    pub rate_limit_burst: u32,
+    /// Web-UI logins started by this replica and not yet finished or expired; beyond it a new
+    /// login is refused with 503 (a flood of `/lakests/ui/login` cannot fill the store).
+    pub max_logins_in_flight: usize,
 }
 
 impl Default for UiSsoConfig {
@@ -43,6 +57,9 @@ impl Default for UiSsoConfig {
             providers: Vec::new(),
             token_ttl: Duration::from_secs(LAKEFS_LOGIN_DURATION_SECS),
             cookie_domain: None,
+            rate_limit_per_second: DEFAULT_UI_RATE_LIMIT_PER_SECOND,
+            rate_limit_burst: DEFAULT_UI_RATE_LIMIT_BURST,
+            max_logins_in_flight: DEFAULT_UI_MAX_LOGINS_IN_FLIGHT,
         }
     }
 }
@@ -124,6 +141,16 @@ impl UiSsoConfig {
                 "{AT}.token_ttl: must be between 1s and 720h (lakeFS ignores session cookies older than 30 days)"
             ));
         }
+        if self.rate_limit_per_second > 0 && self.rate_limit_burst == 0 {
+            p.push(format!(
+                "{AT}.rate_limit_burst: must be at least 1 when the rate limit is on"
+            ));
+        }
+        if self.max_logins_in_flight == 0 {
+            p.push(format!(
+                "{AT}.max_logins_in_flight: must be at least 1 (no login could start)"
+            ));
+        }
         if let Some(domain) = &self.cookie_domain {
             let d = domain.trim_start_matches('.').to_ascii_lowercase();
             let valid = !d.is_empty()
@@ -168,6 +195,9 @@ mod tests {
             providers: vec!["nope".into()],
             token_ttl: Duration::from_secs(31 * 24 * 3600),
             cookie_domain: Some("other.example".into()),
+            rate_limit_per_second: 1,
+            rate_limit_burst: 0,
+            max_logins_in_flight: 0,
         };
         let p = problems(&c, false);
         for key in [
@@ -176,6 +206,8 @@ mod tests {
             "public_url: required",
             "providers: \"nope\"",
             "token_ttl",
+            "rate_limit_burst: must be at least 1",
+            "max_logins_in_flight: must be at least 1",
         ] {
             assert!(p.iter().any(|m| m.contains(key)), "{key} in {p:?}");
         }

@@ -17,8 +17,10 @@ use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 pub mod html;
+mod rate_limit;
 mod serve;
 
+pub use rate_limit::{RateLimiter, client_ip};
 pub use serve::{ServeLimits, connections_shed_total, raise_fd_limit, serve_with_limits};
 
 /// Largest request body accepted by every role, in bytes.

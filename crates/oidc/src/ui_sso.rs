@@ -19,19 +19,28 @@
 //!
 //! Every refusal is a small HTML page with a 4xx status and no cookie; nothing secret (code,
 //! state, token) is logged or shown.
+//!
+//! Login and callback share a per-client rate limit (`authenticator.ui_sso.rate_limit_*`, the
+//! token buckets of `lakests_http::RateLimiter` that `sts/login` uses too): over it, a 429 page
+//! with `Retry-After`. The logins a replica keeps in the store at once are bounded by
+//! `authenticator.ui_sso.max_logins_in_flight`: beyond it, a 503 page, and nothing is stored.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lakests_config::{Config, UiSsoConfig};
 use lakests_core::token::TokenIssuer;
 use lakests_core::{AuthenticatorError, Grant, LoginAudit, LoginOutcome, Reason, ui_session};
-use lakests_http::RequestId;
+use lakests_http::{RateLimiter, RequestId};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use url::Url;
@@ -83,6 +92,8 @@ pub struct UiSso {
     secure: bool,
     cookie_domain: Option<String>,
     required_claims: BTreeMap<String, String>,
+    limiter: Arc<RateLimiter>,
+    in_flight: InFlight,
 }
 
 impl std::fmt::Debug for UiSso {
@@ -158,6 +169,11 @@ impl UiSso {
                 .cookie_auth_verification
                 .validate_id_token_claims
                 .clone(),
+            limiter: Arc::new(RateLimiter::new(
+                ui.rate_limit_per_second,
+                ui.rate_limit_burst,
+            )),
+            in_flight: InFlight::new(ui.max_logins_in_flight),
             service,
         })
     }
@@ -165,6 +181,16 @@ impl UiSso {
     /// The redirect URI to register at the provider.
     pub fn callback_uri(&self) -> &str {
         &self.callback_uri
+    }
+
+    /// Requests to the login and callback routes answered 429 by the per-client rate limit.
+    pub fn rate_limited_total(&self) -> u64 {
+        self.limiter.limited_total.load(Ordering::Relaxed)
+    }
+
+    /// Logins refused with 503 because `max_logins_in_flight` were in flight.
+    pub fn logins_refused_in_flight_total(&self) -> u64 {
+        self.in_flight.refused_total.load(Ordering::Relaxed)
     }
 
     /// Where the lakeFS UI lives, with the path `next` appended (already checked).
@@ -230,13 +256,107 @@ impl UiSso {
     }
 }
 
-/// The routes of the web-UI login, without the common layers.
+/// The routes of the web-UI login, without the common layers. Login and callback (each
+/// creates or consumes a login and calls the provider) are rate-limited per client; logout is
+/// not (it stores nothing and must always work).
 pub fn ui_routes(ui: Arc<UiSso>) -> Router {
-    Router::new()
+    let limited = Router::new()
         .route(LOGIN_PATH, get(login))
         .route(CALLBACK_PATH, get(callback))
+        .route_layer(axum::middleware::from_fn_with_state(
+            ui.clone(),
+            rate_limited,
+        ));
+    Router::new()
+        .merge(limited)
         .route(LOGOUT_PATH, get(logout).post(logout))
         .with_state(ui)
+}
+
+/// The per-client rate limit of the login and callback routes: over it, a 429 page with
+/// `Retry-After`, before anything is read, stored or sent to the provider. A server started
+/// without connect info (none in lakests) is not limited.
+async fn rate_limited(State(ui): State<Arc<UiSso>>, req: Request, next: Next) -> Response {
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
+        return next.run(req).await;
+    };
+    let ip = lakests_http::client_ip(peer);
+    match ui.limiter.check(ip, Instant::now()) {
+        Ok(()) => next.run(req).await,
+        Err(retry_after) => {
+            let total = ui.limiter.limited_total.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::debug!(client = %ip, limited_total = total, "web-UI login rate limited");
+            busy_page(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many sign-in attempts",
+                &format!(
+                    "Too many sign-in attempts from your address. Wait {retry_after} second{} and try again.",
+                    if retry_after == 1 { "" } else { "s" }
+                ),
+                retry_after,
+            )
+        }
+    }
+}
+
+/// A 429 or 503 page with `Retry-After` (seconds).
+fn busy_page(status: StatusCode, title: &str, message: &str, retry_after: u64) -> Response {
+    let mut resp = page(status, title, message, &[]);
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    resp
+}
+
+// ---- logins in flight ---------------------------------------------------------------------
+
+/// The logins this replica has put in the store and not yet seen finished, with their expiry:
+/// at most `max_logins_in_flight`. A login finished on another replica leaves its entry until
+/// it expires (the bound errs on the safe side); memory is bounded by the same number.
+struct InFlight {
+    max: usize,
+    logins: Mutex<HashMap<String, i64>>,
+    refused_total: std::sync::atomic::AtomicU64,
+}
+
+impl InFlight {
+    fn new(max: usize) -> Self {
+        Self {
+            max: max.max(1),
+            logins: Mutex::new(HashMap::new()),
+            refused_total: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Counts the login `key` expiring at `expires_at`, or says in how many seconds the
+    /// soonest one in flight expires when `max` are in flight.
+    fn admit(&self, key: &str, expires_at: i64, now: i64) -> Result<(), u64> {
+        let mut logins = self.logins.lock().unwrap_or_else(|p| p.into_inner());
+        if logins.len() >= self.max {
+            logins.retain(|_, exp| *exp > now);
+        }
+        if logins.len() >= self.max {
+            self.refused_total.fetch_add(1, Ordering::Relaxed);
+            let soonest = logins.values().min().copied().unwrap_or(now);
+            return Err(u64::try_from(soonest.saturating_sub(now))
+                .unwrap_or(0)
+                .max(1));
+        }
+        logins.insert(key.to_owned(), expires_at);
+        Ok(())
+    }
+
+    /// The login `key` is over (finished, refused or never stored).
+    fn release(&self, key: &str) {
+        self.logins
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.logins.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
 }
 
 // ---- the return-URL allowlist -----------------------------------------------------------
@@ -578,19 +698,34 @@ async fn start(
         nonce: nonce.clone(),
     })
     .map_err(|_| AuthenticatorError::Internal("cannot encode the login".into()))?;
-    ui.service
+    let key = grant_key(&state, &binding);
+    let expires_at = now.saturating_add(ttl);
+    if let Err(retry_after) = ui.in_flight.admit(&key, expires_at, now) {
+        tracing::warn!(
+            "web-UI login refused: authenticator.ui_sso.max_logins_in_flight logins are in flight"
+        );
+        return Ok(busy_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is busy",
+            "Too many sign-ins are in progress right now. Try again in a minute.",
+            retry_after.min(60),
+        ));
+    }
+    if let Err(e) = ui
+        .service
         .store()
         .put_grant(&Grant {
             kind: UI_GRANT_KIND.into(),
-            key: grant_key(&state, &binding),
+            key: key.clone(),
             payload,
-            expires_at: now.saturating_add(ttl),
+            expires_at,
         })
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "the store failed");
-            AuthenticatorError::Internal("the store failed".into())
-        })?;
+    {
+        ui.in_flight.release(&key);
+        tracing::error!(error = %e, "the store failed");
+        return Err(AuthenticatorError::Internal("the store failed".into()));
+    }
     ui.service.purge_now_and_then().await;
     let mut url = endpoint;
     url.query_pairs_mut()
@@ -691,12 +826,17 @@ async fn callback_inner(
         );
     };
     let now = ui.service.clock().now();
-    let grant = match ui
+    let key = grant_key(state, binding);
+    let taken = ui
         .service
         .store()
-        .take_grant(UI_GRANT_KIND, &grant_key(state, binding), now)
-        .await
-    {
+        .take_grant(UI_GRANT_KIND, &key, now)
+        .await;
+    // Taken, expired or unknown: in no case is it in flight any more.
+    if taken.is_ok() {
+        ui.in_flight.release(&key);
+    }
+    let grant = match taken {
         Ok(Some(g)) => g,
         Ok(None) => {
             tracing::info!(
@@ -994,6 +1134,26 @@ mod tests {
         assert!(check_next(&under, "https://corp.example/lakefsx").is_err());
         // Encoded dots are not dot segments (browsers do not decode them): still under the base.
         assert_eq!(check_next(&under, "/..%2f..").unwrap(), "/..%2f..");
+    }
+
+    #[test]
+    fn logins_in_flight_are_bounded_until_one_finishes_or_expires() {
+        let f = InFlight::new(2);
+        assert_eq!(f.admit("a", 100, 0), Ok(()));
+        assert_eq!(f.admit("b", 160, 0), Ok(()));
+        // Full: refused, told when the soonest one expires.
+        assert_eq!(f.admit("c", 100, 10), Err(90));
+        assert_eq!(f.refused_total.load(Ordering::Relaxed), 1);
+        // One finishes: room for one.
+        f.release("a");
+        assert_eq!(f.admit("c", 110, 10), Ok(()));
+        assert_eq!(f.admit("d", 110, 10), Err(100));
+        // Expired ones are dropped when the bound is reached.
+        assert_eq!(f.admit("d", 300, 120), Ok(()));
+        assert_eq!(f.len(), 2);
+        // Releasing an unknown key changes nothing.
+        f.release("zzz");
+        assert_eq!(f.len(), 2);
     }
 
     #[test]

@@ -1,13 +1,12 @@
 //! Per-client rate limits of `POST /api/v1/sts/login` and `POST /api/v1/sts/authorize`: a token
 //! bucket per client address (`auth.sts.rate_limit_per_second`, `auth.sts.rate_limit_burst`).
 //! Over the limit a request is answered 429 with `Retry-After`, before its body is read. Kept
-//! in memory: each replica counts its own clients.
+//! in memory: each replica counts its own clients. The buckets are `lakests_http::RateLimiter`,
+//! which the web-UI login shares.
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -16,55 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use lakests_http::ApiError;
 
-/// Buckets kept before idle (full) ones are dropped.
-const MAX_TRACKED_CLIENTS: usize = 65_536;
-
-/// The per-client token buckets.
-pub(crate) struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-    /// Requests refused with 429 since start.
-    pub limited_total: AtomicU64,
-}
-
-impl RateLimiter {
-    /// `per_second` tokens are added per second up to `burst`; `per_second == 0` turns the
-    /// limit off.
-    pub fn new(per_second: u32, burst: u32) -> Self {
-        Self {
-            per_second: f64::from(per_second),
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::new(HashMap::new()),
-            limited_total: AtomicU64::new(0),
-        }
-    }
-
-    /// Takes one token for `ip`, or says how many seconds until one is available.
-    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        if self.per_second <= 0.0 {
-            return Ok(());
-        }
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= MAX_TRACKED_CLIENTS && !buckets.contains_key(&ip) {
-            let (rate, burst) = (self.per_second, self.burst);
-            buckets.retain(|_, (tokens, last)| {
-                *tokens + now.duration_since(*last).as_secs_f64() * rate < burst
-            });
-        }
-        let (tokens, last) = buckets.entry(ip).or_insert((self.burst, now));
-        *tokens =
-            (*tokens + now.duration_since(*last).as_secs_f64() * self.per_second).min(self.burst);
-        *last = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = ((1.0 - *tokens) / self.per_second).ceil().max(1.0);
-            Err(wait as u64)
-        }
-    }
-}
+pub(crate) use lakests_http::RateLimiter;
 
 /// The middleware: 429 with `Retry-After` and `{"message"}` over the limit.
 pub(crate) async fn limit(
@@ -73,10 +24,7 @@ pub(crate) async fn limit(
     req: Request,
     next: Next,
 ) -> Response {
-    let ip = match peer.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    };
+    let ip = lakests_http::client_ip(peer);
     match limiter.check(ip, Instant::now()) {
         Ok(()) => next.run(req).await,
         Err(retry_after) => {
@@ -90,38 +38,6 @@ pub(crate) async fn limit(
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             resp
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use super::*;
-
-    #[test]
-    fn a_client_gets_its_burst_then_waits_and_others_are_unaffected() {
-        let l = RateLimiter::new(2, 3);
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let t0 = Instant::now();
-        for _ in 0..3 {
-            assert_eq!(l.check(a, t0), Ok(()));
-        }
-        assert_eq!(l.check(a, t0), Err(1));
-        assert_eq!(l.check(b, t0), Ok(()));
-        // Half a second later one token is back.
-        assert_eq!(l.check(a, t0 + Duration::from_millis(500)), Ok(()));
-        assert!(l.check(a, t0 + Duration::from_millis(500)).is_err());
-    }
-
-    #[test]
-    fn zero_per_second_is_off() {
-        let l = RateLimiter::new(0, 1);
-        let a: IpAddr = "10.0.0.1".parse().unwrap();
-        for _ in 0..1000 {
-            assert_eq!(l.check(a, Instant::now()), Ok(()));
         }
     }
 }

@@ -7,6 +7,15 @@
 //! implementation reads the same bytes: `crates/core/tests/gorilla_session.rs`; the real lakeFS
 //! accepts it: `tests/python/test_real_lakefs_ui_sso.py`). Every attack or bad input ends in a
 //! 4xx page without a session cookie, never a 5xx, and no page shows the code or the state.
+//!
+//! Logout is also proven against panva's oidc-provider (from npm, `tests/oidc-provider`), which
+//! has sessions and an `end_session_endpoint`: lakests's logout ends the provider's session
+//! (RP-Initiated Logout 1.0 with `client_id` and `post_logout_redirect_uri`). The per-client
+//! rate limit and the bound on logins in flight are exercised here too.
+
+#[allow(dead_code)]
+#[path = "../../oidc/tests/authenticator/support/node.rs"]
+mod node;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,6 +63,11 @@ impl Drop for System {
 
 /// `providers`: how many providers (named corp, other) the web-UI login offers.
 async fn start(providers: usize) -> System {
+    start_with(providers, json!({})).await
+}
+
+/// Like [`start`], with these keys added to `authenticator.ui_sso`.
+async fn start_with(providers: usize, ui_extra: serde_json::Value) -> System {
     let dir = tempfile::tempdir().expect("tempdir");
     let (authn_port, idp_port) = (free_port(), free_port());
     let issuer = format!("http://127.0.0.1:{idp_port}");
@@ -75,6 +89,10 @@ async fn start(providers: usize) -> System {
     if providers > 1 {
         list.push(provider("other", "http://127.0.0.1:1/other"));
     }
+    let mut ui_sso = json!({"enabled": true, "lakefs_url": LAKEFS_URL, "public_url": base});
+    for (k, v) in ui_extra.as_object().expect("an object") {
+        ui_sso[k] = v.clone();
+    }
     let doc = json!({
         "data_dir": dir.path(),
         "logging": {"level": "warn"},
@@ -82,7 +100,7 @@ async fn start(providers: usize) -> System {
         "authenticator": {
             "listen_address": format!("127.0.0.1:{authn_port}"),
             "providers": list,
-            "ui_sso": {"enabled": true, "lakefs_url": LAKEFS_URL, "public_url": base},
+            "ui_sso": ui_sso,
         },
         "authorization": {"enabled": true},
         "idp": {
@@ -100,6 +118,10 @@ async fn start(providers: usize) -> System {
             ],
         },
     });
+    run(doc, base, dir).await
+}
+
+async fn run(doc: serde_json::Value, base: String, dir: tempfile::TempDir) -> System {
     let config = Config::from_sources(Some(&doc.to_string()), Vec::<(String, String)>::new())
         .unwrap_or_else(|e| panic!("config: {e}"));
     let app = lakests_server::Application::build_with_clock(config, Arc::new(SystemClock))
@@ -118,6 +140,49 @@ async fn start(providers: usize) -> System {
     }
 }
 
+/// The lakeFS UI the oidc-provider fixture's `lakests-ui` client returns to after logout.
+const OP_LAKEFS_URL: &str = "http://127.0.0.1:8000";
+
+/// panva's oidc-provider with its `lakests-ui` client registered for the callback of a lakests
+/// to start on `authn_port`, and that lakests, whose web-UI login has one provider, `op`.
+async fn start_with_oidc_provider() -> (node::OidcProvider, System) {
+    let authn_port = free_port();
+    let base = format!("http://127.0.0.1:{authn_port}");
+    let op = node::OidcProvider::start_with_env(
+        false,
+        &[(
+            "LAKESTS_UI_REDIRECT_URIS",
+            &format!("{base}/lakests/ui/callback"),
+        )],
+    )
+    .await;
+    let issuer = op.issuer.as_str();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let doc = json!({
+        "data_dir": dir.path(),
+        "logging": {"level": "warn"},
+        "auth": {"encrypt": {"secret_key": SECRET}, "sts": {"enabled": false}},
+        "authenticator": {
+            "listen_address": format!("127.0.0.1:{authn_port}"),
+            "providers": [{
+                "name": "op",
+                "issuer": issuer,
+                "client_id": "lakests-ui",
+                "client_auth": "none",
+                "scopes": ["openid", "email", "profile", "groups"],
+                "redirect_uris": ["http://127.0.0.1:1/cli"],
+                "pkce": "state",
+                "provision_users": true,
+                "username_claim": "email",
+                "groups_claim": "groups",
+            }],
+            "ui_sso": {"enabled": true, "lakefs_url": OP_LAKEFS_URL, "public_url": base},
+        },
+        "authorization": {"enabled": true},
+    });
+    (op, run(doc, base, dir).await)
+}
+
 /// A browser without a screen: follows nothing by itself, keeps cookies by name (cookies
 /// ignore ports, so one jar serves every loopback port, as in a browser).
 struct Browser {
@@ -130,6 +195,7 @@ struct Answer {
     location: Option<String>,
     set_cookies: Vec<String>,
     body: String,
+    retry_after: Option<String>,
 }
 
 impl Answer {
@@ -167,14 +233,36 @@ impl Browser {
     }
 
     async fn get(&mut self, url: &str) -> Answer {
-        let mut req = self.http.get(url);
+        let a = self.get_any(url).await;
+        assert!(a.status < 500, "never a 5xx: {} for {url}", a.status);
+        a
+    }
+
+    /// A GET that may answer anything (a 503 over the bound on logins in flight).
+    async fn get_any(&mut self, url: &str) -> Answer {
+        let req = self.http.get(url);
+        self.send(req).await
+    }
+
+    /// A form POST (the provider's logout confirmation).
+    async fn post_form(&mut self, url: &str, form: &[(&str, &str)]) -> Answer {
+        let req = self.http.post(url).form(form);
+        let a = self.send(req).await;
+        assert!(a.status < 500, "never a 5xx: {} for {url}", a.status);
+        a
+    }
+
+    async fn send(&mut self, mut req: reqwest::RequestBuilder) -> Answer {
         if !self.jar.is_empty() {
             let cookies: Vec<String> = self.jar.iter().map(|(k, v)| format!("{k}={v}")).collect();
             req = req.header("cookie", cookies.join("; "));
         }
         let resp = req.send().await.expect("request");
         let status = resp.status().as_u16();
-        assert!(status < 500, "never a 5xx: {status} for {url}");
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .map(|l| l.to_str().expect("retry-after").to_owned());
         let location = resp
             .headers()
             .get("location")
@@ -188,7 +276,13 @@ impl Browser {
         for c in &set_cookies {
             let (pair, attrs) = c.split_once(';').unwrap_or((c, ""));
             let (k, v) = pair.split_once('=').expect("name=value");
-            if attrs.contains("Max-Age=0") {
+            // Cleared as Go does (Max-Age=0) or as Koa does (empty value, expired in 1970).
+            if attrs.contains("Max-Age=0")
+                || v.is_empty()
+                || attrs
+                    .to_ascii_lowercase()
+                    .contains("expires=thu, 01 jan 1970")
+            {
                 self.jar.remove(k);
             } else {
                 self.jar.insert(k.to_owned(), v.to_owned());
@@ -200,7 +294,31 @@ impl Browser {
             location,
             set_cookies,
             body,
+            retry_after,
         }
+    }
+
+    /// Follows redirects from `url` (through the provider's own pages and cookies) until one
+    /// leads to a URL starting with `prefix`; returns that URL without opening it.
+    async fn follow_until(&mut self, url: &str, prefix: &str) -> Url {
+        let mut url = Url::parse(url).expect("url");
+        for _ in 0..12 {
+            let a = self.get(url.as_str()).await;
+            assert!(
+                (300..400).contains(&a.status),
+                "{} at {url}: {}",
+                a.status,
+                a.body
+            );
+            let next = url
+                .join(a.location.as_deref().expect("location"))
+                .expect("url");
+            if next.as_str().starts_with(prefix) {
+                return next;
+            }
+            url = next;
+        }
+        panic!("no redirect to {prefix} within 12 steps");
     }
 
     /// Opens the login route; returns the provider's authorization URL.
@@ -648,4 +766,247 @@ async fn logout_clears_the_cookie_as_lakefs_does_and_returns_to_lakefs() {
     );
     assert!(!browser.jar.contains_key("internal_auth_session"));
     assert!(!browser.jar.contains_key("lakests_ui_idp"));
+}
+
+/// The real thing the development IdP cannot show: a provider with sessions. Signed in through
+/// oidc-provider, lakests's logout sends the browser to its `end_session_endpoint` with
+/// `client_id` and `post_logout_redirect_uri` (no `id_token_hint`: lakests keeps no ID token);
+/// oidc-provider accepts both (its confirmation page, not an error), returns to lakeFS's login
+/// page after the confirmation, and its session is gone: a silent authorization
+/// (`prompt=none`) that gave a code before the logout now answers `login_required`.
+#[tokio::test]
+async fn logout_ends_the_session_at_a_real_openid_provider() {
+    let (op, sys) = start_with_oidc_provider().await;
+    let callback_prefix = format!("{}/lakests/ui/callback", sys.base);
+    let mut browser = Browser::new();
+
+    // Sign in as alice at oidc-provider (its interaction signs the login_hint in).
+    let mut authorize = browser.start_login(&sys, "next=%2Frepositories").await;
+    assert!(authorize.as_str().starts_with(&op.issuer), "{authorize}");
+    authorize
+        .query_pairs_mut()
+        .append_pair("login_hint", "alice");
+    let callback = browser
+        .follow_until(authorize.as_str(), &callback_prefix)
+        .await;
+    let a = browser.get(callback.as_str()).await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert_eq!(
+        a.location.as_deref(),
+        Some("http://127.0.0.1:8000/repositories")
+    );
+    assert!(a.session_cookie().is_some());
+    assert_eq!(
+        browser.jar.get("lakests_ui_idp").map(String::as_str),
+        Some("op")
+    );
+    assert!(
+        browser.jar.contains_key("_session"),
+        "oidc-provider keeps a session: {:?}",
+        browser.jar.keys()
+    );
+
+    // Control: while the provider's session lives, a silent authorization gives a code.
+    let mut silent = browser.start_login(&sys, "").await;
+    silent.query_pairs_mut().append_pair("prompt", "none");
+    let answer = browser
+        .follow_until(silent.as_str(), &callback_prefix)
+        .await;
+    assert!(
+        param(&answer, "code").is_some() && param(&answer, "error").is_none(),
+        "silent sign-in while the session lives: {answer}"
+    );
+
+    // Logout at lakests: the cookie is cleared and the browser goes to the provider.
+    let a = browser
+        .get(&format!("{}/lakests/ui/logout", sys.base))
+        .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert!(!browser.jar.contains_key("internal_auth_session"));
+    assert!(!browser.jar.contains_key("lakests_ui_idp"));
+    let end = Url::parse(a.location.as_deref().expect("location")).expect("url");
+    assert_eq!(
+        end.as_str().split('?').next(),
+        Some(format!("{}/session/end", op.issuer).as_str()),
+        "the provider's end_session_endpoint"
+    );
+    assert_eq!(param(&end, "client_id").as_deref(), Some("lakests-ui"));
+    assert_eq!(
+        param(&end, "post_logout_redirect_uri").as_deref(),
+        Some("http://127.0.0.1:8000/auth/login")
+    );
+    assert_eq!(
+        param(&end, "id_token_hint"),
+        None,
+        "lakests keeps no ID token"
+    );
+
+    // oidc-provider accepts the client and the redirect URI: its confirmation page.
+    let page = browser.get(end.as_str()).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Do you want to sign-out from"),
+        "oidc-provider's logout confirmation page: {}",
+        page.body
+    );
+    assert!(!page.body.contains("error"), "{}", page.body);
+    let xsrf = page
+        .body
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's xsrf")
+        .to_owned();
+    let confirm = Url::parse(&op.issuer)
+        .unwrap()
+        .join("/session/end/confirm")
+        .unwrap();
+    let done = browser
+        .post_form(confirm.as_str(), &[("xsrf", &xsrf), ("logout", "yes")])
+        .await;
+    assert!((300..400).contains(&done.status), "{}", done.body);
+    assert_eq!(
+        done.location.as_deref(),
+        Some("http://127.0.0.1:8000/auth/login"),
+        "back to lakeFS's login page"
+    );
+
+    // The provider's session is gone: the same silent authorization now needs a sign-in ...
+    let mut silent = browser.start_login(&sys, "").await;
+    silent.query_pairs_mut().append_pair("prompt", "none");
+    let answer = browser
+        .follow_until(silent.as_str(), &callback_prefix)
+        .await;
+    assert_eq!(
+        param(&answer, "error").as_deref(),
+        Some("login_required"),
+        "{answer}"
+    );
+    assert!(param(&answer, "code").is_none());
+    // ... which lakests shows as a refusal without a session ...
+    browser.get(answer.as_str()).await.assert_refused(400, &[]);
+    // ... and an ordinary authorization goes to the provider's sign-in again.
+    let again = browser.start_login(&sys, "").await;
+    let a = browser.get(again.as_str()).await;
+    assert!((300..400).contains(&a.status), "{}", a.body);
+    let to = a.location.expect("location");
+    assert!(
+        to.contains("/interaction/"),
+        "asked to sign in, not given a code: {to}"
+    );
+}
+
+/// A flood of login requests from one address is answered 429 with a page and `Retry-After`,
+/// before anything is stored or sent to the provider; the callback shares the bucket; another
+/// address and the logout are unaffected; the bucket refills.
+#[tokio::test]
+async fn login_and_callback_are_rate_limited_per_client_address() {
+    let sys = start_with(
+        1,
+        json!({"rate_limit_per_second": 1, "rate_limit_burst": 3}),
+    )
+    .await;
+    let login = format!("{}/lakests/ui/login?next=%2F", sys.base);
+    let mut browser = Browser::new();
+    for _ in 0..3 {
+        let a = browser.get(&login).await;
+        assert_eq!(a.status, 303, "{}", a.body);
+    }
+    let mut fresh = Browser::new();
+    let a = fresh.get(&login).await;
+    assert_eq!(a.status, 429, "{}", a.body);
+    assert_eq!(a.retry_after.as_deref(), Some("1"));
+    assert!(
+        a.location.is_none(),
+        "a page, not a redirect to the provider"
+    );
+    assert!(
+        a.set_cookies.is_empty(),
+        "nothing started: {:?}",
+        a.set_cookies
+    );
+    assert!(
+        a.body.contains("<h1>Too many sign-in attempts</h1>")
+            && a.body.contains("Wait 1 second and try again."),
+        "{}",
+        a.body
+    );
+    // The callback counts against the same bucket.
+    let a = browser
+        .get(&format!("{}/lakests/ui/callback?code=c&state=s", sys.base))
+        .await;
+    assert_eq!(a.status, 429, "{}", a.body);
+    assert!(a.session_cookie().is_none());
+    // Logout is never limited.
+    let a = browser
+        .get(&format!("{}/lakests/ui/logout", sys.base))
+        .await;
+    assert_eq!(a.status, 303);
+    // Another client address has its own bucket.
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = other.get(&login).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    // A second later one token is back.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(browser.get(&login).await.status, 303);
+    assert_eq!(browser.get(&login).await.status, 429);
+}
+
+/// `max_logins_in_flight` bounds the logins kept in the store: beyond it a 503 page with
+/// `Retry-After` and nothing stored; a finished login makes room again.
+#[tokio::test]
+async fn logins_in_flight_are_bounded() {
+    let sys = start_with(1, json!({"max_logins_in_flight": 2})).await;
+    let mut first = Browser::new();
+    let authorize = first.start_login(&sys, "").await;
+    let mut second = Browser::new();
+    second.start_login(&sys, "").await;
+    let mut third = Browser::new();
+    let a = third
+        .get_any(&format!("{}/lakests/ui/login?next=%2F", sys.base))
+        .await;
+    assert_eq!(a.status, 503, "{}", a.body);
+    assert!(a.location.is_none());
+    assert!(
+        a.set_cookies.is_empty(),
+        "nothing started: {:?}",
+        a.set_cookies
+    );
+    assert!(
+        a.body.contains("Too many sign-ins are in progress"),
+        "{}",
+        a.body
+    );
+    let retry: u64 = a.retry_after.expect("retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
+    // A callback that finds nothing frees nothing.
+    third
+        .get(&format!("{}/lakests/ui/callback?code=c&state=s", sys.base))
+        .await
+        .assert_refused(400, &[]);
+    assert_eq!(
+        third
+            .get_any(&format!("{}/lakests/ui/login", sys.base))
+            .await
+            .status,
+        503
+    );
+    // The first login finishes: room for one more, and only one.
+    let callback = first.sign_in(&authorize, "alice", None).await;
+    let a = first.get(callback.as_str()).await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert!(a.session_cookie().is_some());
+    third.start_login(&sys, "").await;
+    let mut fourth = Browser::new();
+    assert_eq!(
+        fourth
+            .get_any(&format!("{}/lakests/ui/login", sys.base))
+            .await
+            .status,
+        503
+    );
 }

@@ -41,6 +41,12 @@ impl OidcProvider {
     /// Like [`OidcProvider::start`], over HTTPS with the test certificate of
     /// `tests/oidc-provider/tls` when `tls` is set.
     pub async fn start_with(tls: bool) -> Self {
+        Self::start_with_env(tls, &[]).await
+    }
+
+    /// Like [`OidcProvider::start_with`], with these environment variables set for
+    /// `server.mjs` (e.g. `LAKESTS_UI_REDIRECT_URIS`).
+    pub async fn start_with_env(tls: bool, env: &[(&str, &str)]) -> Self {
         // One start at a time: each start loads oidc-provider and generates an RSA key, and a
         // dozen of them at once on a 2-core CI machine can take longer than any sane timeout.
         static STARTING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -55,7 +61,7 @@ impl OidcProvider {
         // A start normally takes about a second; a rare start that hangs (seen once on a loaded
         // CI machine) is killed and tried again, at most three times, never silently.
         for attempt in 1..=3 {
-            if let Some(started) = Self::try_start(&dir, tls).await {
+            if let Some(started) = Self::try_start(&dir, tls, env).await {
                 return started;
             }
             eprintln!("oidc-provider did not print READY within 20 s (attempt {attempt} of 3)");
@@ -63,8 +69,9 @@ impl OidcProvider {
         panic!("oidc-provider did not start in three attempts of 20 s each");
     }
 
-    async fn try_start(dir: &std::path::Path, tls: bool) -> Option<Self> {
+    async fn try_start(dir: &std::path::Path, tls: bool, env: &[(&str, &str)]) -> Option<Self> {
         let mut child = Command::new("node")
+            .envs(env.iter().copied())
             .arg("server.mjs")
             .arg("0")
             .args(tls.then_some("--tls"))
