@@ -35,6 +35,19 @@ pub trait ChangeFeed: Send + Sync + std::fmt::Debug {
     fn generation(&self) -> Option<u64>;
     /// Records a write made by this process (called after the write has completed).
     fn bump(&self);
+    /// A mark taken before a write, for [`ChangeFeed::settle`].
+    fn mark(&self) -> u64 {
+        0
+    }
+    /// Called after a successful write made by this process, with the mark taken before it:
+    /// returns once other processes can be expected to have seen the write (a PostgreSQL feed
+    /// waits, briefly and boundedly, for the notification the write sent to come back).
+    fn settle(
+        &self,
+        _mark: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// A generation only this process moves: right when this process is the only writer (tests,
@@ -241,9 +254,13 @@ impl CachingStore {
     }
 
     /// Passes a write on, then moves the generation (also when the write failed: it may have
-    /// been applied before the failure was seen).
-    async fn write<T>(&self, done: Result<T, StoreError>) -> Result<T, StoreError> {
+    /// been applied before the failure was seen), then lets other replicas catch up
+    /// ([`ChangeFeed::settle`]). `mark` is taken before the write.
+    async fn write<T>(&self, mark: u64, done: Result<T, StoreError>) -> Result<T, StoreError> {
         self.feed.bump();
+        if done.is_ok() {
+            self.feed.settle(mark).await;
+        }
         done
     }
 }
@@ -278,7 +295,8 @@ impl Store for CachingStore {
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        self.write(self.inner.create_user(user).await).await
+        self.write(self.feed.mark(), self.inner.create_user(user).await)
+            .await
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -309,7 +327,8 @@ impl Store for CachingStore {
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        self.write(self.inner.delete_user(username).await).await
+        self.write(self.feed.mark(), self.inner.delete_user(username).await)
+            .await
     }
 
     async fn set_friendly_name(
@@ -317,8 +336,11 @@ impl Store for CachingStore {
         username: &str,
         friendly_name: Option<&str>,
     ) -> Result<bool, StoreError> {
-        self.write(self.inner.set_friendly_name(username, friendly_name).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.set_friendly_name(username, friendly_name).await,
+        )
+        .await
     }
 
     async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError> {
@@ -355,13 +377,19 @@ impl Store for CachingStore {
         username: &str,
         issued_up_to: i64,
     ) -> Result<(), StoreError> {
-        self.write(self.inner.revoke_user_tokens(username, issued_up_to).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.revoke_user_tokens(username, issued_up_to).await,
+        )
+        .await
     }
 
     async fn revoke_token(&self, jti: &str, revoked_at: i64) -> Result<bool, StoreError> {
-        self.write(self.inner.revoke_token(jti, revoked_at).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.revoke_token(jti, revoked_at).await,
+        )
+        .await
     }
 
     async fn is_token_revoked(
@@ -384,8 +412,11 @@ impl Store for CachingStore {
 #[async_trait]
 impl Directory for CachingStore {
     async fn create_directory_user(&self, user: &DirectoryUser) -> Result<(), StoreError> {
-        self.write(self.inner.create_directory_user(user).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.create_directory_user(user).await,
+        )
+        .await
     }
 
     async fn get_directory_user(
@@ -416,6 +447,7 @@ impl Directory for CachingStore {
         friendly_name: Option<&str>,
     ) -> Result<bool, StoreError> {
         self.write(
+            self.feed.mark(),
             self.inner
                 .update_user_profile(username, email, friendly_name)
                 .await,
@@ -424,12 +456,16 @@ impl Directory for CachingStore {
     }
 
     async fn set_user_groups(&self, username: &str, groups: &[String]) -> Result<bool, StoreError> {
-        self.write(self.inner.set_user_groups(username, groups).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.set_user_groups(username, groups).await,
+        )
+        .await
     }
 
     async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError> {
-        self.write(self.inner.create_group(group).await).await
+        self.write(self.feed.mark(), self.inner.create_group(group).await)
+            .await
     }
 
     async fn get_group(&self, name: &str) -> Result<Option<GroupRecord>, StoreError> {
@@ -437,7 +473,8 @@ impl Directory for CachingStore {
     }
 
     async fn delete_group(&self, name: &str) -> Result<bool, StoreError> {
-        self.write(self.inner.delete_group(name).await).await
+        self.write(self.feed.mark(), self.inner.delete_group(name).await)
+            .await
     }
 
     async fn list_groups(&self, page: &Page) -> Result<Vec<GroupRecord>, StoreError> {
@@ -445,13 +482,19 @@ impl Directory for CachingStore {
     }
 
     async fn add_group_member(&self, group: &str, username: &str) -> Result<(), StoreError> {
-        self.write(self.inner.add_group_member(group, username).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.add_group_member(group, username).await,
+        )
+        .await
     }
 
     async fn remove_group_member(&self, group: &str, username: &str) -> Result<bool, StoreError> {
-        self.write(self.inner.remove_group_member(group, username).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.remove_group_member(group, username).await,
+        )
+        .await
     }
 
     async fn list_group_members(
@@ -471,11 +514,13 @@ impl Directory for CachingStore {
     }
 
     async fn create_policy(&self, policy: &PolicyRecord) -> Result<(), StoreError> {
-        self.write(self.inner.create_policy(policy).await).await
+        self.write(self.feed.mark(), self.inner.create_policy(policy).await)
+            .await
     }
 
     async fn update_policy(&self, policy: &PolicyRecord) -> Result<bool, StoreError> {
-        self.write(self.inner.update_policy(policy).await).await
+        self.write(self.feed.mark(), self.inner.update_policy(policy).await)
+            .await
     }
 
     async fn get_policy(&self, name: &str) -> Result<Option<PolicyRecord>, StoreError> {
@@ -483,7 +528,8 @@ impl Directory for CachingStore {
     }
 
     async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
-        self.write(self.inner.delete_policy(name).await).await
+        self.write(self.feed.mark(), self.inner.delete_policy(name).await)
+            .await
     }
 
     async fn list_policies(&self, page: &Page) -> Result<Vec<PolicyRecord>, StoreError> {
@@ -491,13 +537,19 @@ impl Directory for CachingStore {
     }
 
     async fn attach_user_policy(&self, username: &str, policy: &str) -> Result<(), StoreError> {
-        self.write(self.inner.attach_user_policy(username, policy).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.attach_user_policy(username, policy).await,
+        )
+        .await
     }
 
     async fn detach_user_policy(&self, username: &str, policy: &str) -> Result<bool, StoreError> {
-        self.write(self.inner.detach_user_policy(username, policy).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.detach_user_policy(username, policy).await,
+        )
+        .await
     }
 
     async fn list_user_policies(
@@ -524,13 +576,19 @@ impl Directory for CachingStore {
     }
 
     async fn attach_group_policy(&self, group: &str, policy: &str) -> Result<(), StoreError> {
-        self.write(self.inner.attach_group_policy(group, policy).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.attach_group_policy(group, policy).await,
+        )
+        .await
     }
 
     async fn detach_group_policy(&self, group: &str, policy: &str) -> Result<bool, StoreError> {
-        self.write(self.inner.detach_group_policy(group, policy).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.detach_group_policy(group, policy).await,
+        )
+        .await
     }
 
     async fn list_group_policies(
@@ -542,8 +600,11 @@ impl Directory for CachingStore {
     }
 
     async fn create_credential(&self, credential: &CredentialRecord) -> Result<(), StoreError> {
-        self.write(self.inner.create_credential(credential).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.create_credential(credential).await,
+        )
+        .await
     }
 
     async fn get_credential(
@@ -564,8 +625,11 @@ impl Directory for CachingStore {
         username: &str,
         access_key_id: &str,
     ) -> Result<bool, StoreError> {
-        self.write(self.inner.delete_credential(username, access_key_id).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.delete_credential(username, access_key_id).await,
+        )
+        .await
     }
 
     async fn list_user_credentials(
@@ -580,8 +644,11 @@ impl Directory for CachingStore {
         &self,
         principal: &ExternalPrincipalRecord,
     ) -> Result<(), StoreError> {
-        self.write(self.inner.create_external_principal(principal).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.create_external_principal(principal).await,
+        )
+        .await
     }
 
     async fn get_external_principal(
@@ -596,8 +663,11 @@ impl Directory for CachingStore {
         username: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
-        self.write(self.inner.delete_external_principal(username, id).await)
-            .await
+        self.write(
+            self.feed.mark(),
+            self.inner.delete_external_principal(username, id).await,
+        )
+        .await
     }
 
     async fn list_user_external_principals(

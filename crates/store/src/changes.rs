@@ -180,6 +180,8 @@ struct PgFeedState {
     listening: AtomicBool,
     /// Notifications received (for tests and metrics).
     received: AtomicU64,
+    /// Woken on every notification.
+    arrived: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for PgChanges {
@@ -202,7 +204,40 @@ impl ChangeFeed for PgChanges {
     fn bump(&self) {
         self.state.generation.fetch_add(1, Ordering::SeqCst);
     }
+
+    fn mark(&self) -> u64 {
+        self.state.received.load(Ordering::SeqCst)
+    }
+
+    /// Waits (at most [`SETTLE_TIMEOUT`]) until a notification has arrived since `mark`: the
+    /// write's own, or a later one. PostgreSQL signals every listening session at commit; when
+    /// this process's listener has its notification, the other replicas' listeners have been
+    /// sent theirs, so a client told "done" right after rarely reaches another replica before
+    /// it has seen the change.
+    fn settle(
+        &self,
+        mark: u64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let state = &self.state;
+            let wait = async {
+                loop {
+                    let arrived = state.arrived.notified();
+                    if state.received.load(Ordering::SeqCst) > mark
+                        || !state.listening.load(Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                    arrived.await;
+                }
+            };
+            let _ = tokio::time::timeout(SETTLE_TIMEOUT, wait).await;
+        })
+    }
 }
+
+/// The longest a write waits for its notification to come back ([`ChangeFeed::settle`]).
+const SETTLE_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl PgChanges {
     /// Listens on [`CHANNEL`] of the database at `url`, over a connection of its own, waiting at
@@ -270,6 +305,7 @@ async fn run(
             Ok(Some(_)) => {
                 state.generation.fetch_add(1, Ordering::SeqCst);
                 state.received.fetch_add(1, Ordering::SeqCst);
+                state.arrived.notify_waiters();
                 continue;
             }
             Ok(None) => tracing::warn!(
