@@ -754,10 +754,6 @@ struct LoginRun {
 impl System {
     /// Starts the IdP, the authenticator and the STS server as three processes. With
     /// `issuer_override`, the IdP announces that issuer (a proxy in front of it).
-    async fn start(ctx: &Ctx, label: &str, alg: &str, pg: Option<String>) -> anyhow::Result<Self> {
-        Self::start_with_issuer(ctx, label, alg, pg, None, true, Authn::Lakests).await
-    }
-
     async fn start_with_issuer(
         ctx: &Ctx,
         label: &str,
