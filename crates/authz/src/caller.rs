@@ -45,7 +45,15 @@ struct ServiceClaims {
 pub struct CallerAuth {
     static_token: Option<[u8; 32]>,
     jwt_key: DecodingKey,
+    /// Service JWTs already verified, by the SHA-256 of their bytes, with their `exp`: lakeFS
+    /// sends the same token on every call until it renews it, so its signature is checked once.
+    /// A JWT's validity depends only on its bytes, the key and the time, so the digest and
+    /// `exp` are all that is needed; lookups compare digests, never token bytes.
+    verified: std::sync::Mutex<std::collections::HashMap<[u8; 32], i64>>,
 }
+
+/// Verified service JWTs kept at most (lakeFS renews its token rarely; a full map is cleared).
+const VERIFIED_CAPACITY: usize = 256;
 
 impl std::fmt::Debug for CallerAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -67,6 +75,7 @@ impl CallerAuth {
             // Digests of equal length make the comparison independent of the token's length.
             static_token: static_token.map(|t| sha256(t.as_bytes())),
             jwt_key: DecodingKey::from_secret(secret_key),
+            verified: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
     }
 
@@ -80,19 +89,36 @@ impl CallerAuth {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .ok_or(CallerError::Missing)?;
+        let digest = sha256(token.as_bytes());
         if let Some(expected) = &self.static_token
-            && aws_lc_rs::constant_time::verify_slices_are_equal(
-                &sha256(token.as_bytes()),
-                expected,
-            )
-            .is_ok()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(&digest, expected).is_ok()
         {
             return Ok(());
         }
-        self.check_jwt(token, now)
+        {
+            let verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(&exp) = verified.get(&digest) {
+                return if exp > now {
+                    Ok(())
+                } else {
+                    Err(CallerError::Expired)
+                };
+            }
+        }
+        let exp = self.check_jwt(token, now)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|e| e.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, exp| *exp > now);
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, exp);
+        Ok(())
     }
 
-    fn check_jwt(&self, token: &str, now: i64) -> Result<(), CallerError> {
+    /// The `exp` of a valid service JWT.
+    fn check_jwt(&self, token: &str, now: i64) -> Result<i64, CallerError> {
         let mut validation = Validation::new(Algorithm::HS256);
         // Time and audience are checked below against the injected clock.
         validation.validate_exp = false;
@@ -113,7 +139,7 @@ impl CallerAuth {
         if claims.exp <= now {
             return Err(CallerError::Expired);
         }
-        Ok(())
+        Ok(claims.exp)
     }
 }
 
@@ -150,6 +176,31 @@ mod tests {
             json!({"aud": "auth-client", "exp": 200}),
         );
         assert_eq!(auth.check(Some(&bearer(&t)), 100), Ok(()));
+    }
+
+    #[test]
+    fn a_verified_token_is_remembered_until_its_expiry_only() {
+        let auth = CallerAuth::new(KEY, None);
+        let t = jwt(
+            Algorithm::HS256,
+            KEY,
+            json!({"aud": ["auth-client"], "exp": 200}),
+        );
+        assert_eq!(auth.check(Some(&bearer(&t)), 100), Ok(()));
+        assert_eq!(auth.check(Some(&bearer(&t)), 199), Ok(()), "remembered");
+        assert_eq!(
+            auth.check(Some(&bearer(&t)), 200),
+            Err(CallerError::Expired),
+            "remembered with its expiry"
+        );
+        // A token that differs in one byte of its signature is checked, and refused.
+        let mut forged = t.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert_eq!(
+            auth.check(Some(&bearer(&forged)), 100),
+            Err(CallerError::Invalid)
+        );
     }
 
     #[test]

@@ -275,10 +275,11 @@ impl Default for Audit {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Cache {
-    /// Cache the user of a bearer token. Off by default: a removed user's tokens then stop
-    /// working at once; on, within `ttl`.
+    /// Cache the hot reads (bearer tokens and their users, revocations, the authorization
+    /// API's reads), invalidated by the store's change feed: a change is seen on the next
+    /// request either way. On by default.
     pub enabled: bool,
-    /// How long a user is cached.
+    /// How long a value is cached at most (a bound on memory, not on staleness).
     pub ttl: Duration,
     /// How many users are cached at most.
     pub size: usize,
@@ -290,7 +291,7 @@ pub struct Cache {
 impl Default for Cache {
     fn default() -> Self {
         Self {
-            enabled: false,
+            enabled: true,
             ttl: Duration::from_secs(20),
             size: 1024,
             jitter: Duration::from_secs(3),

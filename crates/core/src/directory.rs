@@ -12,7 +12,7 @@ use crate::store::{StoreError, UserRecord};
 
 /// One page of a list: keys starting with `prefix`, strictly after `after`, at most `limit`,
 /// ascending in byte order.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct Page {
     /// Only keys starting with this.
     pub prefix: String,

@@ -123,6 +123,13 @@ pub struct RemovedIdentity {
 /// [`Directory`]), login audit records and single-use grants.
 #[async_trait]
 pub trait Store: Directory + Send + Sync + 'static {
+    /// The generation of the data (see [`crate::cache`]): it changes whenever anything a cache
+    /// may hold has changed. `None` (the default) when the store cannot tell, and nothing may
+    /// be cached over it.
+    fn generation(&self) -> Option<u64> {
+        None
+    }
+
     /// Checks the connection.
     async fn ping(&self) -> Result<(), StoreError>;
 

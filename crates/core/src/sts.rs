@@ -8,7 +8,7 @@ use std::sync::Arc;
 use lakests_api::{AuthenticationToken, AuthenticatorStsRequest, StsAuthRequest};
 
 use crate::authenticator::{Authenticator, AuthenticatorError, RequestContext};
-use crate::cache::UserCache;
+use crate::cache::{CacheLimits, Memo};
 use crate::claims::{self, Claims};
 use crate::clock::Clock;
 use crate::reason::{Reason, Refusal};
@@ -120,7 +120,9 @@ pub struct StsService {
     tokens: TokenIssuer,
     clock: Arc<dyn Clock>,
     policy: StsPolicy,
-    user_cache: Option<UserCache>,
+    /// Verified bearer tokens (by the SHA-256 of their bytes) with their user, stamped with the
+    /// store's generation: see [`StsService::with_user_cache`].
+    bearer_cache: Option<Memo<[u8; 32], (i64, UserRecord)>>,
     malformed_total: std::sync::atomic::AtomicU64,
 }
 
@@ -139,13 +141,17 @@ impl StsService {
             tokens,
             clock,
             policy,
-            user_cache: None,
+            bearer_cache: None,
             malformed_total: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
-    /// Caches the users of bearer tokens for `ttl_seconds` (lakeFS's `auth.cache`): faster API
-    /// calls, but a removed user's tokens keep working until the entry expires.
+    /// Caches verified bearer tokens with their users for at most `ttl_seconds` (lakeFS's
+    /// `auth.cache`), so that a repeated token costs neither its signature check nor a store
+    /// read. An entry is served only while the store's generation is the one it was read under
+    /// ([`Store::generation`]): a removal, re-creation or revocation made anywhere the store can
+    /// see refuses the token on the next request. Over a store without a generation nothing is
+    /// cached.
     pub fn with_user_cache(self, ttl_seconds: i64, capacity: usize) -> Self {
         self.with_user_cache_jitter(ttl_seconds, 0, capacity)
     }
@@ -158,13 +164,22 @@ impl StsService {
         jitter_seconds: i64,
         capacity: usize,
     ) -> Self {
-        self.user_cache = Some(UserCache::new(ttl_seconds, capacity).with_jitter(jitter_seconds));
+        self.bearer_cache = Some(Memo::new(CacheLimits {
+            ttl_seconds,
+            jitter_seconds,
+            capacity,
+        }));
         self
     }
 
     /// The store behind the service.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// Bearer tokens answered from the cache since start.
+    pub fn bearer_cache_hits(&self) -> u64 {
+        self.bearer_cache.as_ref().map_or(0, Memo::hits)
     }
 
     /// Login requests refused as malformed since start (counted, not audited one by one).
@@ -402,34 +417,46 @@ impl StsService {
 
     /// Resolves the user of a bearer token (`GET /api/v1/user` and every authenticated call).
     pub async fn authenticate_bearer(&self, token: &str) -> Result<UserRecord, BearerError> {
+        let now = self.clock.now();
+        // The generation is read before anything else: what is read after it is stamped with
+        // it, so a write that lands meanwhile makes the entry stale at once.
+        let cached = match (&self.bearer_cache, self.store.generation()) {
+            (Some(cache), Some(generation)) => {
+                let key = token_digest(token);
+                if let Some((exp, user)) = cache.get(&key, generation, now)
+                    && exp > now
+                {
+                    return Ok(user);
+                }
+                Some((cache, key, generation))
+            }
+            _ => None,
+        };
         let claims = self
             .tokens
-            .verify(token, self.clock.now())
+            .verify(token, now)
             .map_err(|e| BearerError::Unauthorized(token_error_message(&e)))?;
-        let now = self.clock.now();
-        if let Some(user) = self
-            .user_cache
-            .as_ref()
-            .and_then(|c| c.get(&claims.sub, now))
-        {
-            self.check_token_of(&user, &claims).await?;
-            return Ok(user);
-        }
         let user = self
             .store
             .get_user(&claims.sub)
             .await?
             .ok_or(BearerError::Unauthorized("the token's user does not exist"))?;
-        if let Some(cache) = &self.user_cache {
-            cache.put(user.clone(), now);
-        }
         self.check_token_of(&user, &claims).await?;
+        if let Some((cache, key, generation)) = cached {
+            cache.put(
+                key,
+                (claims.exp, user.clone()),
+                generation,
+                now,
+                Some(claims.exp),
+            );
+        }
         Ok(user)
     }
 
     /// Refuses a token issued before its user was created (a removed and re-created user's
-    /// old tokens), and a revoked token. Never cached: a revocation takes effect at once, on
-    /// every replica.
+    /// old tokens), and a revoked token. Cached only under the store's generation, which every
+    /// revocation moves: a revocation takes effect at once, on every replica.
     async fn check_token_of(
         &self,
         user: &UserRecord,
@@ -449,6 +476,16 @@ impl StsService {
         }
         Ok(())
     }
+}
+
+/// The key of a token in the bearer cache: its SHA-256, so that a lookup compares digests,
+/// never token bytes.
+fn token_digest(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+    );
+    out
 }
 
 fn token_error_message(e: &TokenError) -> &'static str {

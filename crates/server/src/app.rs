@@ -45,7 +45,7 @@ impl Application {
     /// Builds every role with an injected clock: opens the store (running migrations), binds
     /// each role's listener (port 0 picks a free port; see the `*_addr` accessors).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
-        let store = lakests_store::open(&config)
+        let store = lakests_store::open_cached(&config, clock.clone())
             .await
             .context("cannot open the database")?;
         let mut roles = Vec::new();

@@ -262,13 +262,17 @@ async fn metrics(State(state): State<Arc<StsState>>) -> Response {
          lakests_sts_rate_limited_total {}\n\
          # HELP lakests_http_connections_shed_total Connections answered 503 and closed over http.max_connections or http.max_connections_per_client, by every role of this process.\n\
          # TYPE lakests_http_connections_shed_total counter\n\
-         lakests_http_connections_shed_total {}\n",
+         lakests_http_connections_shed_total {}\n\
+         # HELP lakests_bearer_cache_hits_total Bearer tokens answered from the cache (auth.cache), which every change to the store invalidates.\n\
+         # TYPE lakests_bearer_cache_hits_total counter\n\
+         lakests_bearer_cache_hits_total {}\n",
         state.service.malformed_requests(),
         state
             .limiter
             .limited_total
             .load(std::sync::atomic::Ordering::Relaxed),
         lakests_http::connections_shed_total(),
+        state.service.bearer_cache_hits(),
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }

@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use lakests_core::LoginOutcome;
+use lakests_core::{Clock, LoginOutcome, Store};
 use serde_json::{Value, json};
 use support::*;
 
@@ -590,20 +590,108 @@ async fn shutdown_lets_an_in_flight_login_finish() {
     assert!(refused.is_err());
 }
 
+async fn bearer_cache_hits(app: &TestApp) -> u64 {
+    let text = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("lakests_bearer_cache_hits_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no cache counter in {text}"))
+}
+
+/// A token answered twice: the second answer came from the cache (so that what follows shows
+/// the cache being invalidated, not bypassed).
+async fn cached_ok(app: &TestApp, token: &str) {
+    assert_eq!(app.current_user(token).await.status(), 200);
+    let before = bearer_cache_hits(app).await;
+    assert_eq!(app.current_user(token).await.status(), 200);
+    assert_eq!(
+        bearer_cache_hits(app).await,
+        before + 1,
+        "served from the cache"
+    );
+}
+
 #[tokio::test]
-async fn with_the_user_cache_a_removed_user_is_refused_once_the_ttl_passes() {
-    let app = TestApp::spawn("auth: {cache: {enabled: true, ttl: 5s}}").await;
+async fn with_the_default_cache_a_removed_user_is_refused_on_the_next_request() {
+    let app = TestApp::spawn("").await;
     app.add_user("alice", "alice-ext").await;
     let t: Value = app.login(login_body()).await.json().await.unwrap();
     let token = t["token"].as_str().unwrap();
-    assert_eq!(app.current_user(token).await.status(), 200);
+    cached_ok(&app, token).await;
     assert!(app.store.delete_user("alice").await.unwrap());
-    // Cached: lakeFS's auth.cache trade-off, documented in docs/configuration.md.
-    assert_eq!(app.current_user(token).await.status(), 200);
-    // Within ttl plus at most auth.cache.jitter (3 s by default, as in lakeFS).
-    app.clock.advance(5 + 3);
+    // No clock advance: the change itself invalidates.
     let msg = expect_error(app.current_user(token).await, 401).await;
     assert_eq!(msg, "the token's user does not exist");
+}
+
+#[tokio::test]
+async fn with_the_default_cache_changes_by_another_writer_of_the_sqlite_file_bite_at_once() {
+    let app = TestApp::spawn("").await;
+    app.add_user("alice", "alice-ext").await;
+    // Another writer of the same file, as the CLI is: not this process's store.
+    let other = lakests_store::SqliteStore::open(
+        &app.dir.path().join("lakests.db"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let t: Value = app.login(login_body()).await.json().await.unwrap();
+    let token = t["token"].as_str().unwrap();
+    cached_ok(&app, token).await;
+
+    // Revocation of every token of the user.
+    other
+        .revoke_user_tokens("alice", app.clock.now())
+        .await
+        .unwrap();
+    let msg = expect_error(app.current_user(token).await, 401).await;
+    assert_eq!(msg, "the token has been revoked");
+
+    // Removal, then re-creation: the old token belongs to a user that no longer exists.
+    app.clock.advance(2);
+    let t: Value = app.login(login_body()).await.json().await.unwrap();
+    let token = t["token"].as_str().unwrap().to_owned();
+    cached_ok(&app, &token).await;
+    assert!(other.delete_user("alice").await.unwrap());
+    let msg = expect_error(app.current_user(&token).await, 401).await;
+    assert_eq!(msg, "the token's user does not exist");
+    app.clock.advance(2);
+    other
+        .create_user(&lakests_core::UserRecord {
+            username: "alice".into(),
+            external_id: Some("alice-ext".into()),
+            email: None,
+            friendly_name: None,
+            groups: vec![],
+            created_at: app.clock.now(),
+        })
+        .await
+        .unwrap();
+    let msg = expect_error(app.current_user(&token).await, 401).await;
+    assert_eq!(msg, "the token was issued before its user was created");
+    other.close().await;
+}
+
+#[tokio::test]
+async fn with_the_cache_off_nothing_is_served_from_memory() {
+    let app = TestApp::spawn("auth: {cache: {enabled: false}}").await;
+    app.add_user("alice", "alice-ext").await;
+    let t: Value = app.login(login_body()).await.json().await.unwrap();
+    let token = t["token"].as_str().unwrap();
+    for _ in 0..3 {
+        assert_eq!(app.current_user(token).await.status(), 200);
+    }
+    assert_eq!(bearer_cache_hits(&app).await, 0);
+    assert!(app.store.delete_user("alice").await.unwrap());
+    expect_error(app.current_user(token).await, 401).await;
 }
 
 #[tokio::test]

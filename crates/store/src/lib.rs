@@ -2,6 +2,7 @@
 //! default) and PostgreSQL (for several replicas sharing state). Both run their own migrations
 //! at start and pass the same conformance suite (`tests/conformance.rs`).
 
+mod changes;
 mod common;
 mod directory;
 mod postgres;
@@ -11,8 +12,13 @@ mod sqlite;
 use std::sync::Arc;
 
 use lakests_config::{Config, DatabaseKind};
+use lakests_core::cache::{CacheLimits, CachingStore, ChangeFeed};
+use lakests_core::clock::Clock;
 use lakests_core::store::{Store, StoreError};
 
+#[cfg(target_os = "linux")]
+pub use changes::SqliteChanges;
+pub use changes::{CHANNEL, PgChanges};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -38,6 +44,79 @@ pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
             )
             .await?;
             Ok(Arc::new(store))
+        }
+    }
+}
+
+/// [`open`], with the hot reads cached when `auth.cache.enabled` (the default): a
+/// [`CachingStore`] over the backend's [`ChangeFeed`] (inotify on the SQLite file's directory,
+/// `LISTEN lakests_invalidate` on PostgreSQL), so that changes made by this process, by the CLI
+/// or by another replica are seen on the next request. When the backend cannot provide a feed
+/// the store is returned uncached (and a warning is logged): never a cache that could miss a
+/// change.
+pub async fn open_cached(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Store>, StoreError> {
+    let cache = &config.auth.cache;
+    let limits = CacheLimits {
+        ttl_seconds: i64::try_from(cache.ttl.get().as_secs()).unwrap_or(i64::MAX),
+        jitter_seconds: i64::try_from(cache.jitter.get().as_secs()).unwrap_or(0),
+        capacity: cache.size,
+    };
+    let db = &config.database;
+    let (store, feed): (Arc<dyn Store>, Option<Arc<dyn ChangeFeed>>) = match db.kind {
+        DatabaseKind::Sqlite => {
+            let path = config.sqlite_path();
+            let store = SqliteStore::open(&path, db.sqlite.busy_timeout.get()).await?;
+            let feed = if cache.enabled {
+                sqlite_feed(&path)
+            } else {
+                None
+            };
+            (Arc::new(store), feed)
+        }
+        DatabaseKind::Postgres => {
+            let store = open(config).await?;
+            let feed = if cache.enabled {
+                postgres_feed(config).await
+            } else {
+                None
+            };
+            (store, feed)
+        }
+    };
+    Ok(match feed {
+        Some(feed) => Arc::new(CachingStore::new(store, feed, clock, limits)),
+        None => store,
+    })
+}
+
+#[cfg(target_os = "linux")]
+fn sqlite_feed(path: &std::path::Path) -> Option<Arc<dyn ChangeFeed>> {
+    match SqliteChanges::watch(path) {
+        Ok(feed) => Some(Arc::new(feed)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot watch the SQLite database for changes; auth.cache is off");
+            None
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sqlite_feed(_path: &std::path::Path) -> Option<Arc<dyn ChangeFeed>> {
+    tracing::warn!("changes to an SQLite database are only watched on Linux; auth.cache is off");
+    None
+}
+
+async fn postgres_feed(config: &Config) -> Option<Arc<dyn ChangeFeed>> {
+    let pg = &config.database.postgres;
+    let url = pg.connection_string.as_ref()?;
+    match PgChanges::connect(url.expose(), pg.connect_timeout.get()).await {
+        Ok(feed) => Some(Arc::new(feed)),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot LISTEN for changes on PostgreSQL; auth.cache is off");
+            None
         }
     }
 }
