@@ -28,5 +28,5 @@ if ! cmp -s "$req" "$venv/requirements.txt" 2>/dev/null; then
 fi
 LAKESTS_BENCH_PYTHON="$PWD/$venv/bin/python" timeout 900 target/release/lakests-bench bench/RESULTS.md
 timeout 600 cargo bench -p lakests-bench --bench hot -- --warm-up-time 1 --measurement-time 3 2>&1 | tee bench/out/criterion.txt
-# The soak last: it adds its section to the RESULTS.md written above.
-timeout 900 target/release/lakests-bench soak bench/RESULTS.md
+# The soak is its own command (`./bench/run.sh soak`, a few more minutes): this one stays
+# under the six minutes issue 14 allows it.
