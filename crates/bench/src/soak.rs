@@ -22,8 +22,8 @@ use super::{Ctx, Proc, REDIRECT, SECRET, free_port, login, rss_kb};
 
 const SOAK_LOGINS: u64 = 10_000;
 const SOAK_VERIFICATIONS: u64 = 1_000_000;
-const WARMUP_LOGINS: u64 = 500;
-const WARMUP_SECS: u64 = 5;
+const WARMUP_LOGINS: u64 = 1_400;
+const WARMUP_SECS: u64 = 10;
 /// Logins per second. The development IdP keeps every code 60 s (to detect replays) and at
 /// most 10,000 at once: 140/s stays below that. lakests itself is not the limit.
 const LOGIN_RATE: u64 = 140;
@@ -79,7 +79,8 @@ async fn start(ctx: &Ctx) -> anyhow::Result<SoakSystem> {
                 "add",
                 "alice",
                 "--external-id",
-                "alice",
+                // The authenticator namespaces external ids by provider name ("dev").
+                "dev:alice",
                 "--config",
                 &sts_cfg.to_string_lossy(),
             ],
@@ -235,13 +236,20 @@ pub async fn run(ctx: &Ctx, results: &Path) -> anyhow::Result<()> {
         .collect();
     let idp_pid = sys.procs.iter().find(|p| p.name == "idp").map(Proc::pid);
 
-    // Warm-up: caches, pools, allocator arenas.
+    // Warm-up: caches, pools, allocator arenas, with the same mix as the soak (logins and
+    // verifications at once, as many connections), so that what the soak judges is growth
+    // under that load and not the first minute of it.
     let token = super::login(&ctx.http, &sys.idp, &sys.sts).await?.0;
-    let (_, warm_failed, warm_error) = paced_logins(ctx, &sys, WARMUP_LOGINS).await;
+    let warm_verifications = {
+        let (out, url, token) = (ctx.out.clone(), url.clone(), token.clone());
+        tokio::task::spawn_blocking(move || wrk_chunk(&out, &url, &token, WARMUP_SECS, 0))
+    };
+    let ((_, warm_failed, warm_error), warm) =
+        tokio::join!(paced_logins(ctx, &sys, WARMUP_LOGINS), warm_verifications);
     if warm_failed > 0 {
         bail!("{warm_failed} warm-up logins failed: {warm_error:?}");
     }
-    let warm = wrk_chunk(&ctx.out, &url, &token, WARMUP_SECS, 0)?;
+    let warm = warm??;
     if warm.errors > 0 {
         bail!("wrk saw {} errors during the warm-up", warm.errors);
     }
@@ -312,7 +320,7 @@ pub async fn run(ctx: &Ctx, results: &Path) -> anyhow::Result<()> {
     writeln!(s, "## 8. Soak\n")?;
     writeln!(
         s,
-        "`./bench/run.sh soak`: three `lakests serve` processes (IdP ES256, authenticator, STS server on SQLite, default configuration: `auth.cache` on, invalidated by the store's generation; every login's audit insert moves it). After a warm-up ({WARMUP_LOGINS} logins, {WARMUP_SECS} s of verifications), {SOAK_LOGINS} logins ({LOGIN_CONCURRENCY} in flight, paced at {LOGIN_RATE}/s: the development IdP holds at most 10,000 codes, each for 60 s) and at least {SOAK_VERIFICATIONS} `GET /api/v1/user` with a bearer token (`wrk -t1 -c32`, {CHUNK_SECS} s runs until the count is reached) run at the same time. Resident memory (VmRSS) of the authenticator and the STS server is sampled every second (series in `bench/out/soak/rss.csv`).\n"
+        "`./bench/run.sh soak`: three `lakests serve` processes (IdP ES256, authenticator, STS server on SQLite, default configuration: `auth.cache` on, invalidated by the store's generation; every login's audit insert moves it). After a warm-up with the same mix ({WARMUP_LOGINS} logins paced as below while `wrk` verifies for {WARMUP_SECS} s), {SOAK_LOGINS} logins ({LOGIN_CONCURRENCY} in flight, paced at {LOGIN_RATE}/s: the development IdP holds at most 10,000 codes, each for 60 s) and at least {SOAK_VERIFICATIONS} `GET /api/v1/user` with a bearer token (`wrk -t1 -c32`, {CHUNK_SECS} s runs until the count is reached) run at the same time. Resident memory (VmRSS) of the authenticator and the STS server is sampled every second (series in `bench/out/soak/rss.csv`).\n"
     )?;
     writeln!(
         s,

@@ -259,16 +259,14 @@ impl AuthenticatorService {
             .await
             .map_err(store_error)?;
         self.maybe_purge(now).await;
-        let mut url = endpoint;
-        url.query_pairs_mut()
-            .append_pair("response_type", "code")
-            .append_pair("client_id", &provider.cfg.client_id)
-            .append_pair("redirect_uri", &req.redirect_uri)
-            .append_pair("scope", &provider.cfg.scopes.join(" "))
-            .append_pair("state", &state)
-            .append_pair("nonce", &nonce)
-            .append_pair("code_challenge", &pkce::s256_challenge(&verifier))
-            .append_pair("code_challenge_method", "S256");
+        let url = authorization_request(
+            endpoint,
+            provider,
+            &req.redirect_uri,
+            &state,
+            &nonce,
+            &verifier,
+        );
         Ok(AuthorizeResponse {
             authorization_url: url.into(),
             state,
@@ -759,4 +757,28 @@ impl Authenticator for AuthenticatorService {
         span.in_scope(|| log_outcome("login", &result));
         result
     }
+}
+
+/// The authorization request of a login that keeps its verifier and nonce server-side
+/// (session-mode `sts/authorize` and the web-UI login): authorization code flow, the
+/// provider's client and scopes, `state`, `nonce` and the PKCE S256 challenge of `verifier`.
+pub(crate) fn authorization_request(
+    mut endpoint: url::Url,
+    provider: &Provider,
+    redirect_uri: &str,
+    state: &str,
+    nonce: &str,
+    verifier: &str,
+) -> url::Url {
+    endpoint
+        .query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", &provider.cfg.client_id)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", &provider.cfg.scopes.join(" "))
+        .append_pair("state", state)
+        .append_pair("nonce", nonce)
+        .append_pair("code_challenge", &pkce::s256_challenge(verifier))
+        .append_pair("code_challenge_method", "S256");
+    endpoint
 }

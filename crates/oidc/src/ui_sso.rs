@@ -727,16 +727,14 @@ async fn start(
         return Err(AuthenticatorError::Internal("the store failed".into()));
     }
     ui.service.purge_now_and_then().await;
-    let mut url = endpoint;
-    url.query_pairs_mut()
-        .append_pair("response_type", "code")
-        .append_pair("client_id", &provider.cfg.client_id)
-        .append_pair("redirect_uri", &ui.callback_uri)
-        .append_pair("scope", &provider.cfg.scopes.join(" "))
-        .append_pair("state", &state)
-        .append_pair("nonce", &nonce)
-        .append_pair("code_challenge", &pkce::s256_challenge(&verifier))
-        .append_pair("code_challenge_method", "S256");
+    let url = crate::service::authorization_request(
+        endpoint,
+        provider,
+        &ui.callback_uri,
+        &state,
+        &nonce,
+        &verifier,
+    );
     tracing::info!(
         provider = provider_name,
         "web-UI login sent to the identity provider"
