@@ -27,12 +27,13 @@ impl Drop for Serve {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// `N` distinct free ports: every listener is held until all are chosen, so two of them can
+/// never be the same port (two `free_port()` calls in a row can be).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
 }
 
 fn client() -> reqwest::Client {
@@ -126,7 +127,7 @@ async fn login(
 async fn kill_9_mid_load_loses_no_answered_audit_record_and_no_user_is_half_created() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (sts_port, authn_port, idp_port) = (free_port(), free_port(), free_port());
+    let [sts_port, authn_port, idp_port] = free_ports();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let users: Vec<Value> = (0..USERS)
         .map(|i| {

@@ -72,6 +72,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `N` distinct free ports: every listener is held until all are chosen, so two of them can
+/// never be the same port (two `free_port()` calls in a row can be).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
+}
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
@@ -134,8 +143,7 @@ impl System {
         interactive: bool,
         tweak: impl FnOnce(&mut Value),
     ) -> System {
-        let idp_port = free_port();
-        let callback_port = free_port();
+        let [idp_port, callback_port] = free_ports();
         let issuer = format!("http://127.0.0.1:{idp_port}");
         let callback = format!("http://127.0.0.1:{callback_port}/callback");
         let idp = json!({
@@ -802,8 +810,8 @@ async fn no_browser_prints_the_url_on_stderr_and_waits_for_the_callback() {
 /// Logs in against a provider nobody listens at, in `pkce` mode; returns the error line, the
 /// dead issuer and how many browsers were opened.
 async fn login_with_an_unreachable_provider(pkce: &'static str) -> (String, String, usize) {
-    let dead = format!("http://127.0.0.1:{}", free_port());
-    let callback_port = free_port();
+    let [dead_port, callback_port] = free_ports();
+    let dead = format!("http://127.0.0.1:{dead_port}");
     let provider = Provider {
         issuer: dead.clone(),
         client_id: CLIENT_ID.into(),
@@ -1761,8 +1769,7 @@ impl Drop for LakefsStandIn {
 /// The lakests authenticator and development IdP with no STS role (lakeFS plays it), as in
 /// front of lakeFS OSS or Enterprise; returns the system and the authenticator's URL.
 async fn authenticator_only(pkce: &'static str) -> (System, String) {
-    let idp_port = free_port();
-    let callback_port = free_port();
+    let [idp_port, callback_port] = free_ports();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let callback = format!("http://127.0.0.1:{callback_port}/callback");
     let dir = tempfile::tempdir().unwrap();

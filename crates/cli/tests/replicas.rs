@@ -33,6 +33,15 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `N` distinct free ports: every listener is held until all are chosen, so two of them can
+/// never be the same port (two `free_port()` calls in a row can be).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -283,7 +292,7 @@ async fn two_replicas(url: String) {
     let mut replicas = Vec::new();
     let mut processes = Vec::new();
     for name in ["a", "b"] {
-        let (sts_port, authn_port, authz_port) = (free_port(), free_port(), free_port());
+        let [sts_port, authn_port, authz_port] = free_ports();
         let config = json!({
             "listen_address": format!("127.0.0.1:{sts_port}"),
             "data_dir": dir.path().join(name),

@@ -39,6 +39,15 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// `N` distinct free ports: every listener is held until all are chosen, so two of them can
+/// never be the same port (two `free_port()` calls in a row can be).
+fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -69,7 +78,7 @@ async fn start(providers: usize) -> System {
 /// Like [`start`], with these keys added to `authenticator.ui_sso`.
 async fn start_with(providers: usize, ui_extra: serde_json::Value) -> System {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (authn_port, idp_port) = (free_port(), free_port());
+    let [authn_port, idp_port] = free_ports();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let base = format!("http://127.0.0.1:{authn_port}");
     let callback = format!("{base}/lakests/ui/callback");
