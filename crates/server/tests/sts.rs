@@ -606,17 +606,20 @@ async fn bearer_cache_hits(app: &TestApp) -> u64 {
         .unwrap_or_else(|| panic!("no cache counter in {text}"))
 }
 
-/// A token answered twice: the second answer came from the cache (so that what follows shows
-/// the cache being invalidated, not bypassed).
+/// A token answered until an answer comes from the cache (so that what follows shows the cache
+/// being invalidated, not bypassed). Not always the second answer: the first read may open a
+/// pooled SQLite connection, whose file events move the generation once (a miss, never a stale
+/// hit), so a few tries are allowed.
 async fn cached_ok(app: &TestApp, token: &str) {
     assert_eq!(app.current_user(token).await.status(), 200);
-    let before = bearer_cache_hits(app).await;
-    assert_eq!(app.current_user(token).await.status(), 200);
-    assert_eq!(
-        bearer_cache_hits(app).await,
-        before + 1,
-        "served from the cache"
-    );
+    for _ in 0..10 {
+        let before = bearer_cache_hits(app).await;
+        assert_eq!(app.current_user(token).await.status(), 200);
+        if bearer_cache_hits(app).await > before {
+            return;
+        }
+    }
+    panic!("the token was never served from the cache");
 }
 
 #[tokio::test]
