@@ -5,6 +5,7 @@
 #
 #   tests/schemathesis/run.sh [path/to/lakefs-authorization-api.yml] [seconds]
 #   (default: ../shared/reference/lakefs-authorization-api.yml, lakeFS api/authorization.yml)
+#   SCHEMATHESIS_SEED=N replays the run that printed "Seed: N".
 #
 # Deliberate deviations, each from lakeFS's code (AUTHZ.md), not checked here:
 # - `encryptedPassword` is `null` (the spec says string; lakests keeps no passwords and lakeFS's
@@ -13,6 +14,10 @@
 #   lakeFS at boot): the spec copy documents that 401.
 # - stricter input rules (policy validation, names, passwords refused) answer 400 to some
 #   schema-valid requests: the positive_data_acceptance check is not run.
+# The filter_too_much health check is off: it judges Schemathesis's own generator (for some
+# seeds, too many generated path parameters of PUT /auth/groups/{groupId}/policies/{policyId}
+# are discarded before a request is sent), not lakests; it failed CI once with every request
+# answered correctly.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # lakeFS's own spec is not copied into this repository: it is read from the project's shared
@@ -24,9 +29,11 @@ if [ ! -f "$SPEC" ]; then
 fi
 SECONDS_BUDGET=${2:-60}
 VENV=${SCHEMATHESIS_VENV:-.venv-schemathesis}
-if [ ! -x "$VENV/bin/schemathesis" ]; then
+# Pinned: a new Schemathesis release must not change what CI checks without a commit here.
+SCHEMATHESIS_VERSION=4.32.5
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -qx "schemathesis, version $SCHEMATHESIS_VERSION"; then
   python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "schemathesis>=4,<5"
+  "$VENV/bin/pip" install -q "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 cargo build -q -p lakests-cli
 WORK=$(mktemp -d)
@@ -68,7 +75,8 @@ PY
   --url "http://127.0.0.1:$PORT/api/v1" \
   -H "Authorization: Bearer schemathesis-token" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
-  --phases examples,coverage,fuzzing --max-time "$SECONDS_BUDGET" -w 1
+  --phases examples,coverage,fuzzing --max-time "$SECONDS_BUDGET" -w 1 \
+  --suppress-health-check=filter_too_much ${SCHEMATHESIS_SEED:+--seed "$SCHEMATHESIS_SEED"}
 if grep -q "internal error" "$WORK/serve.log"; then
   echo "lakests logged an internal error:" >&2
   cat "$WORK/serve.log" >&2
