@@ -28,26 +28,15 @@ use crate::directory::{
 use crate::store::{Grant, LoginAudit, RemovedIdentity, Store, StoreError, UserRecord};
 
 /// Where the generation of a store comes from.
+#[async_trait]
 pub trait ChangeFeed: Send + Sync + std::fmt::Debug {
     /// The current generation: it differs from every earlier answer once anything cached may
-    /// have changed since. `None` when changes made elsewhere cannot be seen right now: nothing
-    /// may be served from a cache then.
-    fn generation(&self) -> Option<u64>;
+    /// have changed since, here or anywhere the store is shared, before the call began. `None`
+    /// when changes made elsewhere cannot be seen right now: nothing may be served from a cache
+    /// then.
+    async fn generation(&self) -> Option<u64>;
     /// Records a write made by this process (called after the write has completed).
     fn bump(&self);
-    /// A mark taken before a write, for [`ChangeFeed::settle`].
-    fn mark(&self) -> u64 {
-        0
-    }
-    /// Called after a successful write made by this process, with the mark taken before it:
-    /// returns once other processes can be expected to have seen the write (a PostgreSQL feed
-    /// waits, briefly and boundedly, for the notification the write sent to come back).
-    fn settle(
-        &self,
-        _mark: u64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        Box::pin(std::future::ready(()))
-    }
 }
 
 /// A generation only this process moves: right when this process is the only writer (tests,
@@ -62,8 +51,9 @@ impl LocalGeneration {
     }
 }
 
+#[async_trait]
 impl ChangeFeed for LocalGeneration {
-    fn generation(&self) -> Option<u64> {
+    async fn generation(&self) -> Option<u64> {
         Some(self.0.load(Ordering::SeqCst))
     }
 
@@ -254,13 +244,9 @@ impl CachingStore {
     }
 
     /// Passes a write on, then moves the generation (also when the write failed: it may have
-    /// been applied before the failure was seen), then lets other replicas catch up
-    /// ([`ChangeFeed::settle`]). `mark` is taken before the write.
-    async fn write<T>(&self, mark: u64, done: Result<T, StoreError>) -> Result<T, StoreError> {
+    /// been applied before the failure was seen).
+    fn write<T>(&self, done: Result<T, StoreError>) -> Result<T, StoreError> {
         self.feed.bump();
-        if done.is_ok() {
-            self.feed.settle(mark).await;
-        }
         done
     }
 }
@@ -270,7 +256,7 @@ impl CachingStore {
 macro_rules! cached {
     ($self:ident, $memo:ident, $key:expr, $lookup:expr, $read:expr) => {{
         let now = $self.clock.now();
-        match $self.feed.generation() {
+        match $self.feed.generation().await {
             Some(generation) => {
                 if let Some(hit) = $self.$memo.get($lookup, generation, now) {
                     return Ok(hit);
@@ -286,8 +272,8 @@ macro_rules! cached {
 
 #[async_trait]
 impl Store for CachingStore {
-    fn generation(&self) -> Option<u64> {
-        self.feed.generation()
+    async fn generation(&self) -> Option<u64> {
+        self.feed.generation().await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -295,8 +281,7 @@ impl Store for CachingStore {
     }
 
     async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        self.write(self.feed.mark(), self.inner.create_user(user).await)
-            .await
+        self.write(self.inner.create_user(user).await)
     }
 
     async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
@@ -327,8 +312,7 @@ impl Store for CachingStore {
     }
 
     async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        self.write(self.feed.mark(), self.inner.delete_user(username).await)
-            .await
+        self.write(self.inner.delete_user(username).await)
     }
 
     async fn set_friendly_name(
@@ -336,11 +320,7 @@ impl Store for CachingStore {
         username: &str,
         friendly_name: Option<&str>,
     ) -> Result<bool, StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.set_friendly_name(username, friendly_name).await,
-        )
-        .await
+        self.write(self.inner.set_friendly_name(username, friendly_name).await)
     }
 
     // Removal marks are read only when a login would provision a user: never cached, and
@@ -394,19 +374,11 @@ impl Store for CachingStore {
         username: &str,
         issued_up_to: i64,
     ) -> Result<(), StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.revoke_user_tokens(username, issued_up_to).await,
-        )
-        .await
+        self.write(self.inner.revoke_user_tokens(username, issued_up_to).await)
     }
 
     async fn revoke_token(&self, jti: &str, revoked_at: i64) -> Result<bool, StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.revoke_token(jti, revoked_at).await,
-        )
-        .await
+        self.write(self.inner.revoke_token(jti, revoked_at).await)
     }
 
     async fn is_token_revoked(
@@ -429,11 +401,7 @@ impl Store for CachingStore {
 #[async_trait]
 impl Directory for CachingStore {
     async fn create_directory_user(&self, user: &DirectoryUser) -> Result<(), StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.create_directory_user(user).await,
-        )
-        .await
+        self.write(self.inner.create_directory_user(user).await)
     }
 
     async fn get_directory_user(
@@ -464,25 +432,18 @@ impl Directory for CachingStore {
         friendly_name: Option<&str>,
     ) -> Result<bool, StoreError> {
         self.write(
-            self.feed.mark(),
             self.inner
                 .update_user_profile(username, email, friendly_name)
                 .await,
         )
-        .await
     }
 
     async fn set_user_groups(&self, username: &str, groups: &[String]) -> Result<bool, StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.set_user_groups(username, groups).await,
-        )
-        .await
+        self.write(self.inner.set_user_groups(username, groups).await)
     }
 
     async fn create_group(&self, group: &GroupRecord) -> Result<(), StoreError> {
-        self.write(self.feed.mark(), self.inner.create_group(group).await)
-            .await
+        self.write(self.inner.create_group(group).await)
     }
 
     async fn get_group(&self, name: &str) -> Result<Option<GroupRecord>, StoreError> {
@@ -490,8 +451,7 @@ impl Directory for CachingStore {
     }
 
     async fn delete_group(&self, name: &str) -> Result<bool, StoreError> {
-        self.write(self.feed.mark(), self.inner.delete_group(name).await)
-            .await
+        self.write(self.inner.delete_group(name).await)
     }
 
     async fn list_groups(&self, page: &Page) -> Result<Vec<GroupRecord>, StoreError> {
@@ -499,19 +459,11 @@ impl Directory for CachingStore {
     }
 
     async fn add_group_member(&self, group: &str, username: &str) -> Result<(), StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.add_group_member(group, username).await,
-        )
-        .await
+        self.write(self.inner.add_group_member(group, username).await)
     }
 
     async fn remove_group_member(&self, group: &str, username: &str) -> Result<bool, StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.remove_group_member(group, username).await,
-        )
-        .await
+        self.write(self.inner.remove_group_member(group, username).await)
     }
 
     async fn list_group_members(
@@ -531,13 +483,11 @@ impl Directory for CachingStore {
     }
 
     async fn create_policy(&self, policy: &PolicyRecord) -> Result<(), StoreError> {
-        self.write(self.feed.mark(), self.inner.create_policy(policy).await)
-            .await
+        self.write(self.inner.create_policy(policy).await)
     }
 
     async fn update_policy(&self, policy: &PolicyRecord) -> Result<bool, StoreError> {
-        self.write(self.feed.mark(), self.inner.update_policy(policy).await)
-            .await
+        self.write(self.inner.update_policy(policy).await)
     }
 
     async fn get_policy(&self, name: &str) -> Result<Option<PolicyRecord>, StoreError> {
@@ -545,8 +495,7 @@ impl Directory for CachingStore {
     }
 
     async fn delete_policy(&self, name: &str) -> Result<bool, StoreError> {
-        self.write(self.feed.mark(), self.inner.delete_policy(name).await)
-            .await
+        self.write(self.inner.delete_policy(name).await)
     }
 
     async fn list_policies(&self, page: &Page) -> Result<Vec<PolicyRecord>, StoreError> {
@@ -554,19 +503,11 @@ impl Directory for CachingStore {
     }
 
     async fn attach_user_policy(&self, username: &str, policy: &str) -> Result<(), StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.attach_user_policy(username, policy).await,
-        )
-        .await
+        self.write(self.inner.attach_user_policy(username, policy).await)
     }
 
     async fn detach_user_policy(&self, username: &str, policy: &str) -> Result<bool, StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.detach_user_policy(username, policy).await,
-        )
-        .await
+        self.write(self.inner.detach_user_policy(username, policy).await)
     }
 
     async fn list_user_policies(
@@ -593,19 +534,11 @@ impl Directory for CachingStore {
     }
 
     async fn attach_group_policy(&self, group: &str, policy: &str) -> Result<(), StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.attach_group_policy(group, policy).await,
-        )
-        .await
+        self.write(self.inner.attach_group_policy(group, policy).await)
     }
 
     async fn detach_group_policy(&self, group: &str, policy: &str) -> Result<bool, StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.detach_group_policy(group, policy).await,
-        )
-        .await
+        self.write(self.inner.detach_group_policy(group, policy).await)
     }
 
     async fn list_group_policies(
@@ -617,11 +550,7 @@ impl Directory for CachingStore {
     }
 
     async fn create_credential(&self, credential: &CredentialRecord) -> Result<(), StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.create_credential(credential).await,
-        )
-        .await
+        self.write(self.inner.create_credential(credential).await)
     }
 
     async fn get_credential(
@@ -642,11 +571,7 @@ impl Directory for CachingStore {
         username: &str,
         access_key_id: &str,
     ) -> Result<bool, StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.delete_credential(username, access_key_id).await,
-        )
-        .await
+        self.write(self.inner.delete_credential(username, access_key_id).await)
     }
 
     async fn list_user_credentials(
@@ -661,11 +586,7 @@ impl Directory for CachingStore {
         &self,
         principal: &ExternalPrincipalRecord,
     ) -> Result<(), StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.create_external_principal(principal).await,
-        )
-        .await
+        self.write(self.inner.create_external_principal(principal).await)
     }
 
     async fn get_external_principal(
@@ -680,11 +601,7 @@ impl Directory for CachingStore {
         username: &str,
         id: &str,
     ) -> Result<bool, StoreError> {
-        self.write(
-            self.feed.mark(),
-            self.inner.delete_external_principal(username, id).await,
-        )
-        .await
+        self.write(self.inner.delete_external_principal(username, id).await)
     }
 
     async fn list_user_external_principals(
@@ -761,11 +678,11 @@ mod tests {
         assert_eq!(m.get(&9, 0, 9), Some(9));
     }
 
-    #[test]
-    fn the_local_generation_moves_on_every_bump() {
+    #[tokio::test]
+    async fn the_local_generation_moves_on_every_bump() {
         let g = LocalGeneration::new();
-        let a = g.generation();
+        let a = g.generation().await;
         g.bump();
-        assert_ne!(g.generation(), a);
+        assert_ne!(g.generation().await, a);
     }
 }

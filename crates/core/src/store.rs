@@ -126,7 +126,7 @@ pub trait Store: Directory + Send + Sync + 'static {
     /// The generation of the data (see [`crate::cache`]): it changes whenever anything a cache
     /// may hold has changed. `None` (the default) when the store cannot tell, and nothing may
     /// be cached over it.
-    fn generation(&self) -> Option<u64> {
+    async fn generation(&self) -> Option<u64> {
         None
     }
 

@@ -420,7 +420,11 @@ impl StsService {
         let now = self.clock.now();
         // The generation is read before anything else: what is read after it is stamped with
         // it, so a write that lands meanwhile makes the entry stale at once.
-        let cached = match (&self.bearer_cache, self.store.generation()) {
+        let generation = match &self.bearer_cache {
+            Some(_) => self.store.generation().await,
+            None => None,
+        };
+        let cached = match (&self.bearer_cache, generation) {
             (Some(cache), Some(generation)) => {
                 let key = token_digest(token);
                 if let Some((exp, user)) = cache.get(&key, generation, now)

@@ -7,11 +7,14 @@
 //!   without blocking each time the generation is asked for, so a write by `lakests users
 //!   remove` is seen by the very next request. Elsewhere, or if the watch cannot be set up,
 //!   there is no feed and nothing is cached.
-//! - PostgreSQL: a trigger on every cached table sends `NOTIFY lakests_invalidate` in the
-//!   writing transaction (migration 0005), delivered when it commits. Each process holds one
-//!   connection that `LISTEN`s and moves its generation on every notification. While that
-//!   connection is down the feed answers `None` (cold: every read goes to the database); when
-//!   it is back, the generation moves once more, as notifications may have been missed.
+//! - PostgreSQL: the generation is a row of the database (`lakests_generation`, migration
+//!   0006), moved at commit by every transaction that writes a cached table, whoever runs it
+//!   (another replica, the CLI, psql). The feed reads it for every request that asks, over a
+//!   connection of its own, one read at a time: a request waits for a read that *began after
+//!   it asked*, shared with every request waiting at that moment, so a change committed before
+//!   a request arrived is always seen, and the database answers one cheap query per round trip
+//!   instead of one per request. When the read fails or times out the feed answers `None` (every
+//!   read goes to the database).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -25,7 +28,8 @@ use std::str::FromStr;
 use crate::common::backend_msg;
 use crate::redact::{Redactor, chain};
 
-/// The PostgreSQL channel every cached table's trigger notifies.
+/// The PostgreSQL channel every cached table's trigger notifies (migration 0005; read by
+/// replicas of versions before the generation row, during a rolling upgrade).
 pub const CHANNEL: &str = "lakests_invalidate";
 
 #[cfg(target_os = "linux")]
@@ -140,8 +144,9 @@ mod sqlite_feed {
         }
     }
 
+    #[async_trait::async_trait]
     impl ChangeFeed for SqliteChanges {
-        fn generation(&self) -> Option<u64> {
+        async fn generation(&self) -> Option<u64> {
             if self.broken.load(Ordering::SeqCst) {
                 return None;
             }
@@ -167,180 +172,147 @@ mod sqlite_feed {
     }
 }
 
-/// Notifications on [`CHANNEL`], received by a task that holds a `LISTEN` connection of its
-/// own. Dropping the feed stops the task.
+/// The generation of a PostgreSQL database, read from its `lakests_generation` row: see the
+/// module's documentation.
 pub struct PgChanges {
     state: Arc<PgFeedState>,
-    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PgFeedState {
-    generation: AtomicU64,
-    listening: AtomicBool,
-    /// Notifications received (for tests and metrics).
-    received: AtomicU64,
-    /// Woken on every notification.
-    arrived: tokio::sync::Notify,
+    /// One connection: reads never overlap.
+    pool: sqlx::PgPool,
+    timeout: Duration,
+    /// Reads begun so far; a read's number is this count when it began.
+    begun: AtomicU64,
+    /// Held by the read in progress.
+    reading: Arc<tokio::sync::Mutex<()>>,
+    /// The number and the answer of the latest read that completed.
+    done: tokio::sync::watch::Sender<(u64, Option<u64>)>,
+    /// Whether the last read failed (a warning is logged on each change, not on each read).
+    failing: AtomicBool,
 }
 
 impl std::fmt::Debug for PgChanges {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgChanges")
-            .field("state", &self.state)
+            .field("reads", &self.reads())
             .finish_non_exhaustive()
     }
 }
 
+#[async_trait::async_trait]
 impl ChangeFeed for PgChanges {
-    fn generation(&self) -> Option<u64> {
-        // `listening` first: a loss clears it before moving the generation.
-        if !self.state.listening.load(Ordering::SeqCst) {
-            return None;
+    async fn generation(&self) -> Option<u64> {
+        let state = &self.state;
+        // Any read numbered above what has begun by now began after this call did.
+        let needed = state.begun.load(Ordering::SeqCst) + 1;
+        let mut done = state.done.subscribe();
+        loop {
+            let (number, answer) = *done.borrow_and_update();
+            if number >= needed {
+                return answer;
+            }
+            if let Ok(guard) = state.reading.clone().try_lock_owned() {
+                let number = state.begun.fetch_add(1, Ordering::SeqCst) + 1;
+                let read_state = state.clone();
+                // Its own task: a request that goes away must not abandon the read that other
+                // requests wait for.
+                let read = tokio::spawn(async move {
+                    let answer = read_state.read().await;
+                    // Unlocked before the answer is published: whoever finds the lock taken
+                    // below is sure to be woken by a later publication.
+                    drop(guard);
+                    read_state.done.send_if_modified(|latest| {
+                        if latest.0 < number {
+                            *latest = (number, answer);
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                    answer
+                });
+                return read.await.unwrap_or(None);
+            }
+            // A read that may have begun before this call is in progress: wait for it, then
+            // for one that begins later.
+            if done.changed().await.is_err() {
+                return None;
+            }
         }
-        Some(self.state.generation.load(Ordering::SeqCst))
     }
 
-    fn bump(&self) {
-        self.state.generation.fetch_add(1, Ordering::SeqCst);
-    }
+    /// Nothing to do: the write's transaction moved the row.
+    fn bump(&self) {}
+}
 
-    fn mark(&self) -> u64 {
-        self.state.received.load(Ordering::SeqCst)
-    }
-
-    /// Waits (at most [`SETTLE_TIMEOUT`]) until a notification has arrived since `mark`: the
-    /// write's own, or a later one. PostgreSQL signals every listening session at commit; when
-    /// this process's listener has its notification, the other replicas' listeners have been
-    /// sent theirs, so a client told "done" right after rarely reaches another replica before
-    /// it has seen the change.
-    fn settle(
-        &self,
-        mark: u64,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        Box::pin(async move {
-            let state = &self.state;
-            let wait = async {
-                loop {
-                    let arrived = state.arrived.notified();
-                    if state.received.load(Ordering::SeqCst) > mark
-                        || !state.listening.load(Ordering::SeqCst)
-                    {
-                        return;
-                    }
-                    arrived.await;
+impl PgFeedState {
+    async fn read(&self) -> Option<u64> {
+        let query = sqlx::query_scalar::<_, i64>("SELECT value FROM lakests_generation");
+        let answer = match tokio::time::timeout(self.timeout, query.fetch_one(&self.pool)).await {
+            Ok(Ok(value)) => Ok(value.cast_unsigned()),
+            Ok(Err(e)) => Err(chain(&e)),
+            Err(_) => Err(format!("no answer within {:?}", self.timeout)),
+        };
+        match answer {
+            Ok(value) => {
+                if self.failing.swap(false, Ordering::SeqCst) {
+                    tracing::info!(
+                        "the generation of the PostgreSQL database is read again; the cache is back on"
+                    );
                 }
-            };
-            let _ = tokio::time::timeout(SETTLE_TIMEOUT, wait).await;
-        })
+                Some(value)
+            }
+            Err(e) => {
+                if !self.failing.swap(true, Ordering::SeqCst) {
+                    tracing::warn!(error = %e, "cannot read the generation of the PostgreSQL database; the cache is off until it can");
+                }
+                None
+            }
+        }
     }
 }
 
-/// The longest a write waits for its notification to come back ([`ChangeFeed::settle`]).
-const SETTLE_TIMEOUT: Duration = Duration::from_millis(500);
-
 impl PgChanges {
-    /// Listens on [`CHANNEL`] of the database at `url`, over a connection of its own, waiting at
-    /// most `connect_timeout` for it; the first `LISTEN` is in place when this returns. Error
-    /// messages never contain the password.
-    pub async fn connect(url: &str, connect_timeout: Duration) -> Result<PgChanges, StoreError> {
+    /// Reads the generation of the database at `url` over a connection of its own, waiting at
+    /// most `timeout` for a connection or an answer; the first read has succeeded when this
+    /// returns. Error messages never contain the password.
+    pub async fn connect(url: &str, timeout: Duration) -> Result<PgChanges, StoreError> {
         let parsed = url::Url::parse(url)
             .map_err(|e| backend_msg(format!("invalid PostgreSQL connection URL: {e}")))?;
         let redactor = Redactor::for_url(&parsed);
         let options = PgConnectOptions::from_str(url).map_err(|e| {
             backend_msg(redactor.redact(&format!("invalid PostgreSQL URL: {}", chain(&e))))
         })?;
-        Self::start(options, connect_timeout).await.map_err(|e| {
-            backend_msg(redactor.redact(&format!("LISTEN on PostgreSQL: {}", chain(&e))))
-        })
-    }
-
-    /// [`Self::connect`] with parsed options.
-    async fn start(
-        options: PgConnectOptions,
-        connect_timeout: Duration,
-    ) -> Result<PgChanges, sqlx::Error> {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(1)
-            .acquire_timeout(connect_timeout)
+            .acquire_timeout(timeout)
             .connect_lazy_with(options);
-        let listener = listen(&pool).await?;
-        let state = Arc::new(PgFeedState::default());
-        state.listening.store(true, Ordering::SeqCst);
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        tokio::spawn(run(pool, listener, state.clone(), stopped));
-        Ok(PgChanges { state, _stop: stop })
-    }
-
-    /// Notifications received so far.
-    pub fn received(&self) -> u64 {
-        self.state.received.load(Ordering::SeqCst)
-    }
-
-    /// Whether the `LISTEN` connection is up (the cache is in use).
-    pub fn listening(&self) -> bool {
-        self.state.listening.load(Ordering::SeqCst)
-    }
-}
-
-async fn listen(pool: &sqlx::PgPool) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
-    let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
-    listener.eager_reconnect(false);
-    listener.listen(CHANNEL).await?;
-    Ok(listener)
-}
-
-async fn run(
-    pool: sqlx::PgPool,
-    mut listener: sqlx::postgres::PgListener,
-    state: Arc<PgFeedState>,
-    mut stopped: tokio::sync::oneshot::Receiver<()>,
-) {
-    loop {
-        let received = tokio::select! {
-            _ = &mut stopped => break,
-            r = listener.try_recv() => r,
+        let feed = PgChanges {
+            state: Arc::new(PgFeedState {
+                pool,
+                timeout,
+                begun: AtomicU64::new(0),
+                reading: Arc::new(tokio::sync::Mutex::new(())),
+                done: tokio::sync::watch::channel((0, None)).0,
+                failing: AtomicBool::new(false),
+            }),
         };
-        match received {
-            Ok(Some(_)) => {
-                state.generation.fetch_add(1, Ordering::SeqCst);
-                state.received.fetch_add(1, Ordering::SeqCst);
-                state.arrived.notify_waiters();
-                continue;
-            }
-            Ok(None) => tracing::warn!(
-                "the LISTEN connection to PostgreSQL was lost; the cache is off until it is back"
-            ),
-            Err(e) => {
-                tracing::warn!(error = %e, "the LISTEN connection to PostgreSQL failed; the cache is off until it is back")
-            }
+        let first = sqlx::query_scalar::<_, i64>("SELECT value FROM lakests_generation")
+            .fetch_one(&feed.state.pool)
+            .await;
+        if let Err(e) = first {
+            return Err(backend_msg(redactor.redact(&format!(
+                "reading the generation on PostgreSQL: {}",
+                chain(&e)
+            ))));
         }
-        // Cold from here: nothing cached is served, nothing is stored.
-        state.listening.store(false, Ordering::SeqCst);
-        state.generation.fetch_add(1, Ordering::SeqCst);
-        drop(listener);
-        let mut backoff = Duration::from_millis(50);
-        listener = loop {
-            let attempt = tokio::select! {
-                _ = &mut stopped => return,
-                r = listen(&pool) => r,
-            };
-            match attempt {
-                Ok(l) => break l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot LISTEN on PostgreSQL yet");
-                    tokio::select! {
-                        _ = &mut stopped => return,
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        };
-        // Whatever was written while the connection was down was missed: a new generation.
-        state.generation.fetch_add(1, Ordering::SeqCst);
-        state.listening.store(true, Ordering::SeqCst);
-        tracing::info!("listening on PostgreSQL again; the cache is back on");
+        Ok(feed)
     }
-    pool.close().await;
+
+    /// Reads of the generation begun so far (for tests and metrics).
+    pub fn reads(&self) -> u64 {
+        self.state.begun.load(Ordering::SeqCst)
+    }
 }

@@ -115,7 +115,7 @@ async fn postgres_feed(config: &Config) -> Option<Arc<dyn ChangeFeed>> {
     match PgChanges::connect(url.expose(), pg.connect_timeout.get()).await {
         Ok(feed) => Some(Arc::new(feed)),
         Err(e) => {
-            tracing::warn!(error = %e, "cannot LISTEN for changes on PostgreSQL; auth.cache is off");
+            tracing::warn!(error = %e, "cannot read the generation of the PostgreSQL database; auth.cache is off");
             None
         }
     }
