@@ -24,6 +24,62 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 pub struct PostgresStore {
     pool: PgPool,
     redactor: Redactor,
+    audit: AuditWriter,
+}
+
+/// Login audit records waiting for their commit, with the caller to tell.
+type AuditJob = (LoginAudit, tokio::sync::oneshot::Sender<Result<(), String>>);
+
+/// Most records one audit `INSERT` carries.
+const AUDIT_BATCH: usize = 64;
+
+/// Group commit for login audit records: every login waits for its record's commit (a record
+/// is never acknowledged before it is durable), but records that arrive while a commit is in
+/// progress share the next one: one multi-row `INSERT` and one WAL flush for all of them
+/// instead of one each. With logins in flight, that is most of PostgreSQL's work per login
+/// (bench/NOTES.md, issue 14 target 3).
+#[derive(Debug, Clone)]
+struct AuditWriter {
+    jobs: tokio::sync::mpsc::Sender<AuditJob>,
+}
+
+impl AuditWriter {
+    fn start(pool: PgPool) -> AuditWriter {
+        let (jobs, mut queue) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < AUDIT_BATCH {
+                    match queue.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+                    "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) ",
+                );
+                insert.push_values(&batch, |mut row, (record, _)| {
+                    row.push_bind(record.at)
+                        .push_bind(record.outcome.as_str())
+                        .push_bind(&record.reason)
+                        .push_bind(&record.external_id)
+                        .push_bind(&record.username)
+                        .push_bind(&record.client_addr)
+                        .push_bind(&record.request_id);
+                });
+                let done = insert
+                    .build()
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| chain(&e));
+                for (_, reply) in batch {
+                    let _ = reply.send(done.clone());
+                }
+            }
+        });
+        AuditWriter { jobs }
+    }
 }
 
 impl PostgresStore {
@@ -58,7 +114,12 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| fail("migrating", &e))?;
-        Ok(PostgresStore { pool, redactor })
+        let audit = AuditWriter::start(pool.clone());
+        Ok(PostgresStore {
+            pool,
+            redactor,
+            audit,
+        })
     }
 
     /// Closes every connection; later calls fail.
@@ -229,21 +290,17 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(record.at)
-        .bind(record.outcome.as_str())
-        .bind(&record.reason)
-        .bind(&record.external_id)
-        .bind(&record.username)
-        .bind(&record.client_addr)
-        .bind(&record.request_id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(())
+        let (reply, committed) = tokio::sync::oneshot::channel();
+        self.audit
+            .jobs
+            .send((record.clone(), reply))
+            .await
+            .map_err(|_| backend_msg("the audit writer has stopped"))?;
+        match committed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(backend_msg(self.redactor.redact(&e))),
+            Err(_) => Err(backend_msg("the audit writer has stopped")),
+        }
     }
 
     async fn list_audit(&self, limit: u32) -> Result<Vec<LoginAudit>, StoreError> {

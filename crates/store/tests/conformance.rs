@@ -245,6 +245,27 @@ mod checks {
         );
     }
 
+    pub async fn every_one_of_200_concurrent_audit_records_is_kept<F: Fixture>(f: Arc<F>) {
+        let s = f.store();
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                s.append_audit(&audit(3000 + i, LoginOutcome::Success, &format!("c-{i}")))
+                    .await
+            }));
+        }
+        for t in tasks {
+            t.await.expect("task").expect("append");
+        }
+        let all = s.list_audit(1000).await.expect("list");
+        assert_eq!(all.len(), 200);
+        let mut ids: Vec<String> = all.into_iter().map(|r| r.request_id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 200, "every record once");
+    }
+
     pub async fn audit_records_are_listed_newest_first_up_to_the_limit<F: Fixture>(f: Arc<F>) {
         let s = f.store();
         assert!(s.list_audit(10).await.expect("empty").is_empty());
@@ -623,6 +644,7 @@ conformance! {
     groups_come_back_sorted_without_duplicates_and_go_with_the_user,
     set_friendly_name_changes_only_that_user,
     audit_records_are_listed_newest_first_up_to_the_limit,
+    every_one_of_200_concurrent_audit_records_is_kept,
     a_grant_can_be_taken_once,
     an_expired_grant_is_not_returned_and_is_removed,
     a_duplicate_grant_key_is_already_exists,
