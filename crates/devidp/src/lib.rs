@@ -207,7 +207,8 @@ impl DevIdp {
         if codes.len() >= MAX_CODES {
             return None;
         }
-        let code = random_token();
+        // The system's random generator does not fail in practice; if it did, no code.
+        let code = lakests_core::pkce::random_token().ok()?;
         codes.insert(sha256(code.as_bytes()), pending);
         Some(code)
     }
@@ -224,20 +225,6 @@ impl DevIdp {
         tokens.insert(hash, grant);
         true
     }
-}
-
-/// 32 random bytes, base64url without padding (43 characters).
-fn random_token() -> String {
-    use base64::Engine;
-    let mut bytes = [0u8; 32];
-    if aws_lc_rs::rand::fill(&mut bytes).is_err() {
-        // aws-lc's RNG does not fail in practice; a UUIDv4 pair is still unguessable.
-        let a = uuid::Uuid::new_v4();
-        let b = uuid::Uuid::new_v4();
-        bytes[..16].copy_from_slice(a.as_bytes());
-        bytes[16..].copy_from_slice(b.as_bytes());
-    }
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 fn sha256(bytes: &[u8]) -> [u8; 32] {

@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::keys::{KeyStatus, jwt_alg};
 use crate::params::{MAX_PARAMS_BYTES, Params};
-use crate::{AccessGrant, DevIdp, PendingCode, random_token, secrets_equal, sha256};
+use crate::{AccessGrant, DevIdp, PendingCode, secrets_equal, sha256};
 
 /// Parameters `/token` reads, with their longest accepted values.
 const TOKEN_PARAMS: &[(&str, usize)] = &[
@@ -434,7 +434,8 @@ async fn token_inner(
             ));
         }
     }
-    let access_token = random_token();
+    let access_token = lakests_core::pkce::random_token()
+        .map_err(|e| OAuthError::new("server_error", e.to_string()))?;
     let access_hash = sha256(access_token.as_bytes());
     let code = redeem(idp, client, &p, access_hash)?;
     let faults: Vec<IdpFault> = idp

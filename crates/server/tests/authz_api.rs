@@ -1057,6 +1057,18 @@ mod sequences {
                 .expect(404, method, path, &p("", 100, ""), None)
                 .await;
         }
+        // ListEffectivePolicies of an unknown user (checked only when its page is empty).
+        let mut effective = p("", 100, "");
+        effective.push(("effective", "true".into()));
+        lakefs
+            .expect(
+                404,
+                Method::GET,
+                "/auth/users/nobody/policies",
+                &effective,
+                None,
+            )
+            .await;
         lakefs
             .expect(
                 404,
