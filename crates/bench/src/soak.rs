@@ -30,8 +30,8 @@ const LOGIN_RATE: u64 = 140;
 const LOGIN_CONCURRENCY: usize = 8;
 /// One wrk run; the verifications are wrk runs of this length until the count is reached.
 const CHUNK_SECS: u64 = 5;
-const BEGIN: &str = "<!-- soak: written by `./bench/run.sh soak` -->";
-const END: &str = "<!-- /soak -->";
+pub(crate) const BEGIN: &str = "<!-- soak: written by `./bench/run.sh soak` -->";
+pub(crate) const END: &str = "<!-- /soak -->";
 
 struct SoakSystem {
     procs: Vec<Proc>,
