@@ -45,6 +45,18 @@ impl Application {
     /// Builds every role with an injected clock: opens the store (running migrations), binds
     /// each role's listener (port 0 picks a free port; see the `*_addr` accessors).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        Self::build_with_listeners(config, clock, Listeners::default()).await
+    }
+
+    /// [`Application::build_with_clock`], serving each role whose listener is given on that
+    /// listener instead of binding its configured address: a caller that must know a port
+    /// before the configuration is written (an issuer URL names the IdP's port) binds it first
+    /// and keeps it, so no other process can take it in between.
+    pub async fn build_with_listeners(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        mut listeners: Listeners,
+    ) -> anyhow::Result<Self> {
         let store = lakests_store::open_cached(&config, clock.clone())
             .await
             .context("cannot open the database")?;
@@ -52,7 +64,7 @@ impl Application {
 
         let mut idp_addr = None;
         if config.idp.enabled {
-            let listener = bind(&config.idp.listen_address, "idp").await?;
+            let listener = bind(listeners.idp.take(), &config.idp.listen_address, "idp").await?;
             let addr = listener.local_addr()?;
             let issuer = config
                 .idp
@@ -95,7 +107,8 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot start the authorization API: {e}"))?;
             match &config.authorization.listen_address {
                 Some(addr) => {
-                    let listener = bind(addr, "authorization").await?;
+                    let listener =
+                        bind(listeners.authorization.take(), addr, "authorization").await?;
                     authorization_addr = Some(listener.local_addr()?);
                     roles.push(Role {
                         name: "authorization",
@@ -118,7 +131,12 @@ impl Application {
                 )
                 .context("cannot start the authenticator")?,
             );
-            let listener = bind(&config.authenticator.listen_address, "authenticator").await?;
+            let listener = bind(
+                listeners.authenticator.take(),
+                &config.authenticator.listen_address,
+                "authenticator",
+            )
+            .await?;
             authenticator_addr = Some(listener.local_addr()?);
             let discovery = login_discovery(&config);
             let mut routes = lakests_oidc::routes(service.clone(), discovery);
@@ -185,7 +203,7 @@ impl Application {
             } else {
                 service
             };
-            let listener = bind(&config.listen_address, "sts").await?;
+            let listener = bind(listeners.sts.take(), &config.listen_address, "sts").await?;
             sts_addr = Some(listener.local_addr()?);
             roles.push(Role {
                 name: "sts",
@@ -362,7 +380,30 @@ fn check_fd_limit(limits: &lakests_http::ServeLimits, listeners: usize) {
     }
 }
 
-async fn bind(addr: &str, role: &str) -> anyhow::Result<TcpListener> {
+/// Listeners bound before [`Application::build_with_listeners`]; a role without one binds its
+/// configured address.
+#[derive(Debug, Default)]
+pub struct Listeners {
+    /// The STS server role.
+    pub sts: Option<std::net::TcpListener>,
+    /// The authenticator role.
+    pub authenticator: Option<std::net::TcpListener>,
+    /// The development IdP role.
+    pub idp: Option<std::net::TcpListener>,
+    /// The authorization API, when it listens on its own address.
+    pub authorization: Option<std::net::TcpListener>,
+}
+
+async fn bind(
+    given: Option<std::net::TcpListener>,
+    addr: &str,
+    role: &str,
+) -> anyhow::Result<TcpListener> {
+    if let Some(listener) = given {
+        listener.set_nonblocking(true)?;
+        return TcpListener::from_std(listener)
+            .with_context(|| format!("cannot use the listener given for the {role} role"));
+    }
     TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr} for the {role} role"))

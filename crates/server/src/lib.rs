@@ -8,4 +8,4 @@ pub mod remote;
 mod sts_routes;
 pub mod telemetry;
 
-pub use app::{Application, GRANTED_TTL_HEADER};
+pub use app::{Application, GRANTED_TTL_HEADER, Listeners};

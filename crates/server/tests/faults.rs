@@ -12,14 +12,6 @@ use serde_json::{Value, json};
 
 const REDIRECT: &str = "http://127.0.0.1:8085/callback";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct System {
     http: reqwest::Client,
     idp: String,
@@ -31,7 +23,9 @@ struct System {
 
 async fn system() -> System {
     let dir = tempfile::tempdir().unwrap();
-    let idp_port = free_port();
+    // Bound here and handed to the application: the issuer must name its port.
+    let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let idp_port = idp_listener.local_addr().unwrap().port();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let doc = json!({
         "listen_address": "127.0.0.1:0",
@@ -49,7 +43,16 @@ async fn system() -> System {
         },
     });
     let config = Config::from_sources(Some(&doc.to_string()), Vec::new()).unwrap();
-    let app = lakests_server::Application::build(config).await.unwrap();
+    let app = lakests_server::Application::build_with_listeners(
+        config,
+        std::sync::Arc::new(SystemClock),
+        lakests_server::Listeners {
+            idp: Some(idp_listener),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     app.store()
         .create_user(&UserRecord {
             username: "alice".into(),

@@ -584,7 +584,9 @@ impl Drop for Cluster {
 async fn lakests_recovers_from_a_postgres_restart_under_load_without_losing_audit_records() {
     let cluster = Cluster::start();
     let dir = tempfile::tempdir().unwrap();
-    let idp_port = free_port();
+    // Bound here and handed to the application: the issuer must name its port.
+    let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let idp_port = idp_listener.local_addr().unwrap().port();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let users: Vec<Value> = (0..400)
         .map(|i| {
@@ -613,7 +615,16 @@ async fn lakests_recovers_from_a_postgres_restart_under_load_without_losing_audi
         },
     });
     let config = Config::from_sources(Some(&doc.to_string()), Vec::new()).unwrap();
-    let app = lakests_server::Application::build(config).await.unwrap();
+    let app = lakests_server::Application::build_with_listeners(
+        config,
+        std::sync::Arc::new(lakests_core::SystemClock),
+        lakests_server::Listeners {
+            idp: Some(idp_listener),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let store = app.store();
     let sts = format!("http://{}", app.sts_addr().unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

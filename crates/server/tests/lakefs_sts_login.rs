@@ -18,13 +18,6 @@ use tokio::sync::oneshot;
 const SECRET: &str = "lakefs-and-lakests-share-this-secret-key";
 const CLIENT_ID: &str = "lakests";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -45,7 +38,9 @@ struct System {
 impl System {
     async fn start() -> System {
         let dir = tempfile::tempdir().expect("tempdir");
-        let idp_port = free_port();
+        // Bound here and handed to the application: the issuer must name its port.
+        let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let idp_port = idp_listener.local_addr().expect("address").port();
         let issuer = format!("http://127.0.0.1:{idp_port}");
         let callback_dev = "http://127.0.0.1:1/dev/callback".to_owned();
         let callback_other = "http://127.0.0.1:1/other/callback".to_owned();
@@ -81,9 +76,16 @@ impl System {
         });
         let config = Config::from_sources(Some(&doc.to_string()), Vec::<(String, String)>::new())
             .unwrap_or_else(|e| panic!("config: {e}"));
-        let app = lakests_server::Application::build_with_clock(config, Arc::new(SystemClock))
-            .await
-            .expect("build");
+        let app = lakests_server::Application::build_with_listeners(
+            config,
+            Arc::new(SystemClock),
+            lakests_server::Listeners {
+                idp: Some(idp_listener),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("build");
         let authn = app.authenticator_addr().expect("authenticator");
         assert_eq!(
             app.authorization_addr(),
