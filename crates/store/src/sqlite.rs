@@ -47,6 +47,10 @@ impl SqliteStore {
             .busy_timeout(busy_timeout);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
+            // A pooled SQLite connection is a file handle in this process: checking it before
+            // each use only cost a round trip to its worker thread (two context switches per
+            // query on the login path; perf, bench/NOTES.md).
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|e| backend_msg(format!("opening SQLite database {shown}: {e}")))?;
