@@ -196,13 +196,19 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
             .await?;
     let token = system.one_login(&ctx).await?;
     let bare = ctx.spawn_bare().await?;
-    let wrk_bare = median_wrk(&format!("http://{}/bare", bare.1), None, &ctx)?;
-    let wrk_jwt = median_wrk(&format!("http://{}/jwt", bare.1), Some(&token), &ctx)?;
-    let wrk_user = median_wrk(
-        &format!("http://{}/api/v1/user", system.sts_addr),
-        Some(&token),
+    let [wrk_bare, wrk_jwt, wrk_user]: [Wrk; 3] = interleaved_wrk(
+        &[
+            (&format!("http://{}/bare", bare.1), None),
+            (&format!("http://{}/jwt", bare.1), Some(&token)),
+            (
+                &format!("http://{}/api/v1/user", system.sts_addr),
+                Some(&token),
+            ),
+        ],
         &ctx,
-    )?;
+    )?
+    .try_into()
+    .map_err(|_| anyhow::anyhow!("three targets, three results"))?;
     // Latency below saturation: half the requests/s lakests reached, same 64 connections.
     let paced_rate = (wrk_user.rps * PACED_SHARE).floor();
     let paced_bare = paced::run(&bare.1, "/bare", None, paced_rate, 64, RUN_SECS).await?;
@@ -239,7 +245,7 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
     )?;
     writeln!(
         report,
-        "`wrk -t1 -c64 -d{RUN_SECS}s --latency` against each endpoint, one after the other.\n"
+        "`wrk -t1 -c64 -d{RUN_SECS}s --latency`, interleaved: {RUNS} rounds, each running every endpoint once (the `auth.cache.enabled: false` row: its own server, measured afterwards); medians.\n"
     )?;
     writeln!(
         report,
@@ -516,13 +522,19 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
     // 7. The authorization API on lakeFS's request path, with lakeFS's service JWT.
     writeln!(
         report,
-        "## 7. Authorization API (lakeFS's `auth.api.endpoint`) on lakeFS's request path\n\n`wrk -t1 -c64 -d{RUN_SECS}s --latency` with lakeFS's service JWT (HS256, audience `auth-client`) on every request; one user in two groups with four policies and one access key. Ratios are against the bare axum endpoint of section 1, measured in the same run.\n\n| store | call | requests/s | p50 | p99 | vs bare |\n| --- | --- | ---: | ---: | ---: | ---: |"
+        "## 7. Authorization API (lakeFS's `auth.api.endpoint`) on lakeFS's request path\n\n`wrk -t1 -c64 -d{RUN_SECS}s --latency` with lakeFS's service JWT (HS256, audience `auth-client`) on every request; one user in two groups with four policies and one access key. Interleaved with a bare axum endpoint: {RUNS} rounds, each running the bare endpoint and the three calls once; medians; ratios against that bare endpoint.\n\n| store | call | requests/s | p50 | p99 | vs bare |\n| --- | --- | ---: | ---: | ---: | ---: |"
     )?;
     let mut worst_sqlite = f64::MAX;
+    let bare = ctx.spawn_bare().await?;
     for store in ["sqlite", "postgres"] {
-        let results = authz_hot_path(&ctx, store).await?;
+        let (bare_here, results) = authz_hot_path(&ctx, store, &bare.1).await?;
+        writeln!(
+            report,
+            "| {store} | bare axum (baseline, interleaved with the rows below) | {:.0} | {:.2} ms | {:.2} ms | 1.00x |",
+            bare_here.rps, bare_here.p50_ms, bare_here.p99_ms
+        )?;
         for (call, w) in results {
-            let ratio = w.rps / wrk_bare.rps;
+            let ratio = w.rps / bare_here.rps;
             if store == "sqlite" {
                 worst_sqlite = worst_sqlite.min(ratio);
             }
@@ -644,27 +656,46 @@ struct Wrk {
 }
 
 fn median_wrk(url: &str, token: Option<&str>, ctx: &Ctx) -> anyhow::Result<Wrk> {
-    let mut runs = Vec::new();
+    let mut medians = interleaved_wrk(&[(url, token)], ctx)?;
+    Ok(medians.swap_remove(0))
+}
+
+/// `RUNS` rounds, each running wrk once against every target in turn; the median of each
+/// target's runs. Interleaved, so that a change in the machine's load during the measurement
+/// weighs on every target alike and the ratios between them stay comparable.
+fn interleaved_wrk(targets: &[(&str, Option<&str>)], ctx: &Ctx) -> anyhow::Result<Vec<Wrk>> {
+    let mut runs: Vec<Vec<Wrk>> = targets.iter().map(|_| Vec::new()).collect();
     for _ in 0..RUNS {
-        let mut cmd = Command::new("wrk");
-        cmd.args(["-t1", "-c64", &format!("-d{RUN_SECS}s"), "--latency"]);
-        if let Some(t) = token {
-            cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+        for (i, (url, token)) in targets.iter().enumerate() {
+            runs[i].push(wrk_once(url, *token, ctx)?);
         }
-        let out = cmd.arg(url).output().context("wrk failed to run")?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        std::fs::write(
-            ctx.out
-                .join(format!("wrk-{}.txt", url.replace(['/', ':'], "_"))),
-            &text,
-        )?;
-        if text.contains("Non-2xx") {
-            bail!("wrk saw errors from {url}:\n{text}");
-        }
-        runs.push(parse_wrk(&text).with_context(|| format!("cannot read wrk's output:\n{text}"))?);
     }
-    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
-    Ok(runs.swap_remove(RUNS / 2))
+    Ok(runs
+        .into_iter()
+        .map(|mut r| {
+            r.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            r.swap_remove(RUNS / 2)
+        })
+        .collect())
+}
+
+fn wrk_once(url: &str, token: Option<&str>, ctx: &Ctx) -> anyhow::Result<Wrk> {
+    let mut cmd = Command::new("wrk");
+    cmd.args(["-t1", "-c64", &format!("-d{RUN_SECS}s"), "--latency"]);
+    if let Some(t) = token {
+        cmd.args(["-H", &format!("Authorization: Bearer {t}")]);
+    }
+    let out = cmd.arg(url).output().context("wrk failed to run")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    std::fs::write(
+        ctx.out
+            .join(format!("wrk-{}.txt", url.replace(['/', ':'], "_"))),
+        &text,
+    )?;
+    if text.contains("Non-2xx") {
+        bail!("wrk saw errors from {url}:\n{text}");
+    }
+    parse_wrk(&text).with_context(|| format!("cannot read wrk's output:\n{text}"))
 }
 
 fn parse_wrk(text: &str) -> Option<Wrk> {
@@ -1271,7 +1302,11 @@ async fn outbound_calls(ctx: &Ctx) -> anyhow::Result<BTreeMap<String, u64>> {
 
 /// Starts `lakests serve` with only the authorization role on `store`, seeds a user as lakeFS's
 /// UI would, and measures the three calls lakeFS makes per request (AUTHZ.md §7).
-async fn authz_hot_path(ctx: &Ctx, store: &str) -> anyhow::Result<Vec<(&'static str, Wrk)>> {
+async fn authz_hot_path(
+    ctx: &Ctx,
+    store: &str,
+    bare: &str,
+) -> anyhow::Result<(Wrk, Vec<(&'static str, Wrk)>)> {
     let dir = ctx.out.join(format!("authz-{store}"));
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
@@ -1340,8 +1375,7 @@ async fn authz_hot_path(ctx: &Ctx, store: &str) -> anyhow::Result<Vec<(&'static 
         &json!({"sub": "_lakefs-internal", "aud": ["auth-client"], "iat": now, "exp": now + 315_360_000, "jti": "bench"}),
         &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
     )?;
-    let mut out = Vec::new();
-    for (call, path) in [
+    let calls = [
         ("`GET /auth/users/{id}`", "/auth/users/bench".to_owned()),
         (
             "`GET /auth/credentials/{accessKeyId}`",
@@ -1351,11 +1385,15 @@ async fn authz_hot_path(ctx: &Ctx, store: &str) -> anyhow::Result<Vec<(&'static 
             "`GET /auth/users/{id}/policies?effective=true`",
             "/auth/users/bench/policies?after=&amount=1000&effective=true&prefix=".to_owned(),
         ),
-    ] {
-        out.push((
-            call,
-            median_wrk(&format!("{base}{path}"), Some(&token), ctx)?,
-        ));
-    }
-    Ok(out)
+    ];
+    let bare_url = format!("http://{bare}/bare");
+    let urls: Vec<String> = calls.iter().map(|(_, p)| format!("{base}{p}")).collect();
+    let mut targets: Vec<(&str, Option<&str>)> = vec![(&bare_url, None)];
+    targets.extend(urls.iter().map(|u| (u.as_str(), Some(token.as_str()))));
+    let mut medians = interleaved_wrk(&targets, ctx)?.into_iter();
+    let bare_wrk = medians.next().context("the bare endpoint's result")?;
+    Ok((
+        bare_wrk,
+        calls.iter().map(|(c, _)| *c).zip(medians).collect(),
+    ))
 }
