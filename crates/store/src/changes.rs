@@ -8,7 +8,7 @@
 //!   remove` is seen by the very next request. Elsewhere, or if the watch cannot be set up,
 //!   there is no feed and nothing is cached.
 //! - PostgreSQL: the generation is a row of the database (`lakests_generation`, migration
-//!   0006), moved at commit by every transaction that writes a cached table, whoever runs it
+//!   0005), moved at commit by every transaction that writes a cached table, whoever runs it
 //!   (another replica, the CLI, psql). The feed reads it for every request that asks, over a
 //!   connection of its own, one read at a time: a request waits for a read that *began after
 //!   it asked*, shared with every request waiting at that moment, so a change committed before
@@ -27,10 +27,6 @@ use std::str::FromStr;
 
 use crate::common::backend_msg;
 use crate::redact::{Redactor, chain};
-
-/// The PostgreSQL channel every cached table's trigger notifies (migration 0005; read by
-/// replicas of versions before the generation row, during a rolling upgrade).
-pub const CHANNEL: &str = "lakests_invalidate";
 
 #[cfg(target_os = "linux")]
 pub use sqlite_feed::SqliteChanges;

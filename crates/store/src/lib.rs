@@ -18,7 +18,7 @@ use lakests_core::store::{Store, StoreError};
 
 #[cfg(target_os = "linux")]
 pub use changes::SqliteChanges;
-pub use changes::{CHANNEL, PgChanges};
+pub use changes::PgChanges;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -50,7 +50,7 @@ pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
 
 /// [`open`], with the hot reads cached when `auth.cache.enabled` (the default): a
 /// [`CachingStore`] over the backend's [`ChangeFeed`] (inotify on the SQLite file's directory,
-/// `LISTEN lakests_invalidate` on PostgreSQL), so that changes made by this process, by the CLI
+/// the `lakests_generation` row on PostgreSQL), so that changes made by this process, by the CLI
 /// or by another replica are seen on the next request. When the backend cannot provide a feed
 /// the store is returned uncached (and a warning is logged): never a cache that could miss a
 /// change.

@@ -1,4 +1,4 @@
-//! The PostgreSQL change feed: the generation row (migration 0006) read by
+//! The PostgreSQL change feed: the generation row (migration 0005) read by
 //! [`lakests_store::PgChanges`]. A change committed anywhere (another replica's store, psql) is
 //! seen by the next call; concurrent calls share reads without ever answering with one that
 //! began before them; the feed says `None` when the database cannot be read.
