@@ -16,9 +16,9 @@ use lakests_core::cache::{CacheLimits, CachingStore, ChangeFeed};
 use lakests_core::clock::Clock;
 use lakests_core::store::{Store, StoreError};
 
+pub use changes::PgChanges;
 #[cfg(target_os = "linux")]
 pub use changes::SqliteChanges;
-pub use changes::PgChanges;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
