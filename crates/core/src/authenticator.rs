@@ -3,7 +3,10 @@
 //! a client of lakeFS's authentication API (`POST {endpoint}/sts/login`).
 
 use async_trait::async_trait;
-use lakests_api::AuthenticatorStsRequest;
+use lakests_api::{
+    AuthenticatorStsRequest, AuthorizeExchangeRequest, AuthorizeExchangeResponse, AuthorizeRequest,
+    AuthorizeResponse,
+};
 
 use crate::Claims;
 
@@ -29,6 +32,9 @@ pub enum AuthenticatorError {
     /// The authenticator answered 409.
     #[error("{0}")]
     Conflict(String),
+    /// This authenticator does not offer what was asked (HTTP 404), e.g. session-mode login.
+    #[error("{0}")]
+    NotOffered(String),
     /// The authenticator or the identity provider did not answer in time (HTTP 504).
     #[error("{0}")]
     Timeout(String),
@@ -41,7 +47,13 @@ pub enum AuthenticatorError {
     Internal(String),
 }
 
-/// Redeems an authorization code for the ID token's claims.
+/// What an authenticator without session mode answers to its steps.
+pub const NO_SESSION_MODE: &str =
+    "session-mode login is not available on this server: its authenticator does not offer it";
+
+/// Redeems an authorization code for the ID token's claims, and, when it offers session mode,
+/// starts and completes the sessions of such logins (the PKCE verifier and nonce kept by the
+/// authenticator, not the client).
 #[async_trait]
 pub trait Authenticator: Send + Sync + 'static {
     /// `POST /sts/login` of lakeFS's authentication API.
@@ -50,4 +62,25 @@ pub trait Authenticator: Send + Sync + 'static {
         request: &AuthenticatorStsRequest,
         ctx: &RequestContext,
     ) -> Result<Claims, AuthenticatorError>;
+
+    /// `POST /sts/authorize`: starts a session-mode login. Without session mode,
+    /// [`AuthenticatorError::NotOffered`].
+    async fn authorize(
+        &self,
+        _request: &AuthorizeRequest,
+        _ctx: &RequestContext,
+    ) -> Result<AuthorizeResponse, AuthenticatorError> {
+        Err(AuthenticatorError::NotOffered(NO_SESSION_MODE.into()))
+    }
+
+    /// `POST /sts/authorize/exchange`: trades a session-mode redirect's state and the
+    /// client's redeem secret for the one-time state of `sts/login`. Without session mode,
+    /// [`AuthenticatorError::NotOffered`].
+    async fn exchange(
+        &self,
+        _request: &AuthorizeExchangeRequest,
+        _ctx: &RequestContext,
+    ) -> Result<AuthorizeExchangeResponse, AuthenticatorError> {
+        Err(AuthenticatorError::NotOffered(NO_SESSION_MODE.into()))
+    }
 }

@@ -19,7 +19,7 @@ pub mod user;
 #[cfg(test)]
 mod proptests;
 
-pub use authenticator::{Authenticator, AuthenticatorError, RequestContext};
+pub use authenticator::{Authenticator, AuthenticatorError, NO_SESSION_MODE, RequestContext};
 pub use claims::Claims;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use reason::{Reason, Refusal};

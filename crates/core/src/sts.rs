@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use lakests_api::{AuthenticationToken, AuthenticatorStsRequest, StsAuthRequest};
+use lakests_api::{
+    AuthenticationToken, AuthenticatorStsRequest, AuthorizeExchangeRequest,
+    AuthorizeExchangeResponse, AuthorizeRequest, AuthorizeResponse, StsAuthRequest,
+};
 
 use crate::authenticator::{Authenticator, AuthenticatorError, RequestContext};
 use crate::cache::{CacheLimits, Memo};
@@ -79,19 +82,30 @@ pub struct StsGrant {
     pub username: String,
 }
 
-/// Why a login failed. 4xx messages are safe for the client; others are generic on the wire.
+/// Why a login (or a session-mode step of one) failed: the one error of the login path. Every
+/// failure of the authenticator becomes one of these through the one `From` conversion, and
+/// [`StsError::status`], [`StsError::client_message`] and [`StsError::reason`] are the one
+/// mapping to an answer. 4xx messages are safe for the client; 5xx answers are generic and
+/// the cause goes to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum StsError {
-    /// 400.
+    /// The request is malformed (400, reason `invalid_request`).
     #[error("{0}")]
     InvalidRequest(String),
-    /// 401, with its stable reason.
+    /// The login is refused (401), with its stable reason.
     #[error("{0}")]
     Unauthorized(Refusal),
-    /// 409 (passed through from the authenticator).
+    /// The authenticator answered 409.
     #[error("{0}")]
     Conflict(String),
-    /// The authenticator failed (5xx).
+    /// What was asked is not offered here, e.g. session-mode login with an authenticator
+    /// that has none (404).
+    #[error("{0}")]
+    NotOffered(String),
+    /// `auth.sts.max_concurrent_logins` are in flight (429).
+    #[error("too many logins in progress; try again in a moment")]
+    Busy,
+    /// The authenticator or its identity provider failed (502, 504 or 500).
     #[error("authenticator: {0}")]
     Authenticator(AuthenticatorError),
     /// Storage failed (500).
@@ -100,6 +114,64 @@ pub enum StsError {
     /// Token signing failed (500).
     #[error("token: {0}")]
     Token(TokenError),
+}
+
+impl From<AuthenticatorError> for StsError {
+    fn from(e: AuthenticatorError) -> Self {
+        match e {
+            AuthenticatorError::InvalidRequest(m) => StsError::InvalidRequest(m),
+            AuthenticatorError::Unauthorized(r) => StsError::Unauthorized(r),
+            AuthenticatorError::Conflict(m) => StsError::Conflict(m),
+            AuthenticatorError::NotOffered(m) => StsError::NotOffered(m),
+            other @ (AuthenticatorError::Timeout(_)
+            | AuthenticatorError::Upstream(_)
+            | AuthenticatorError::Internal(_)) => StsError::Authenticator(other),
+        }
+    }
+}
+
+impl StsError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            StsError::InvalidRequest(_) => 400,
+            StsError::Unauthorized(_) => 401,
+            StsError::NotOffered(_) => 404,
+            StsError::Conflict(_) => 409,
+            StsError::Busy => 429,
+            StsError::Authenticator(AuthenticatorError::Timeout(_)) => 504,
+            StsError::Authenticator(AuthenticatorError::Internal(_)) => 500,
+            StsError::Authenticator(_) => 502,
+            StsError::Store(_) | StsError::Token(_) => 500,
+        }
+    }
+
+    /// The message of the `{"message"}` body: the error's own for 4xx, a generic one for 5xx
+    /// (which never carries a cause: those go to the log).
+    pub fn client_message(&self) -> String {
+        match self {
+            StsError::Authenticator(AuthenticatorError::Timeout(_)) => {
+                "the authenticator or its identity provider did not answer in time".into()
+            }
+            StsError::Authenticator(AuthenticatorError::Internal(_))
+            | StsError::Store(_)
+            | StsError::Token(_) => "internal error".into(),
+            StsError::Authenticator(_) => {
+                "the authenticator or its identity provider is unavailable".into()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// The stable reason code, for refused and malformed logins: what the audit record, the
+    /// log line and the CLI's message are keyed on.
+    pub fn reason(&self) -> Option<Reason> {
+        match self {
+            StsError::InvalidRequest(_) => Some(Reason::InvalidRequest),
+            StsError::Unauthorized(r) => Some(r.reason),
+            _ => None,
+        }
+    }
 }
 
 /// Why a bearer token was refused on an API call.
@@ -188,6 +260,36 @@ impl StsService {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// `POST /api/v1/sts/authorize`: starts a session-mode login at the authenticator
+    /// (in-process or remote); [`StsError::NotOffered`] when it has no session mode.
+    pub async fn authorize(
+        &self,
+        req: &AuthorizeRequest,
+        ctx: &RequestContext,
+    ) -> Result<AuthorizeResponse, StsError> {
+        let result = self.authenticator.authorize(req, ctx).await;
+        result.map_err(|e| {
+            let e = StsError::from(e);
+            log_failure("sts authorize", &e);
+            e
+        })
+    }
+
+    /// `POST /api/v1/sts/authorize/exchange`: the second step of a session-mode login, at the
+    /// authenticator.
+    pub async fn exchange(
+        &self,
+        req: &AuthorizeExchangeRequest,
+        ctx: &RequestContext,
+    ) -> Result<AuthorizeExchangeResponse, StsError> {
+        let result = self.authenticator.exchange(req, ctx).await;
+        result.map_err(|e| {
+            let e = StsError::from(e);
+            log_failure("sts authorize exchange", &e);
+            e
+        })
+    }
+
     /// `POST /api/v1/sts/login`. Records one audit entry per attempt, except for malformed
     /// requests (400): those are only counted ([`Self::malformed_requests`]), so that nobody
     /// can grow the audit log without presenting at least a plausible code.
@@ -216,7 +318,10 @@ impl StsService {
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 return result;
             }
-            Err(e) => audit.reason = audit_reason(e),
+            Err(e) => {
+                log_failure("sts login", e);
+                audit.reason = audit_reason(e);
+            }
         }
         if let Err(e) = self.store.append_audit(&audit).await {
             // A login must not succeed without its audit record.
@@ -241,13 +346,7 @@ impl StsService {
         let claims = self
             .authenticator
             .sts_login(&AuthenticatorStsRequest::from(req), ctx)
-            .await
-            .map_err(|e| match e {
-                AuthenticatorError::InvalidRequest(m) => StsError::InvalidRequest(m),
-                AuthenticatorError::Unauthorized(m) => StsError::Unauthorized(m),
-                AuthenticatorError::Conflict(m) => StsError::Conflict(m),
-                other => StsError::Authenticator(other),
-            })?;
+            .await?;
         // Stored escaped: the audit log is read on terminals.
         audit.external_id = claims
             .get(&self.policy.external_id_claim)
@@ -524,13 +623,23 @@ pub fn check_login_fields(code: &str, state: &str, redirect_uri: &str) -> Result
     Ok(())
 }
 
+/// The log line of a failed step, keyed on the reason code when there is one; a 5xx with its
+/// cause, which the client's answer does not carry.
+fn log_failure(what: &str, e: &StsError) {
+    match e.reason() {
+        Some(code) => tracing::info!(reason = code.as_str(), message = %e, "{what} refused"),
+        None if e.status() >= 500 => tracing::error!(error = %e, "{what} failed"),
+        None => tracing::info!(status = e.status(), message = %e, "{what} refused"),
+    }
+}
+
+/// The audit record's reason: the stable code first when there is one.
 fn audit_reason(e: &StsError) -> String {
-    match e {
-        StsError::InvalidRequest(m) => format!("invalid request: {m}"),
-        StsError::Unauthorized(m) => format!("unauthorized: {m}"),
-        StsError::Conflict(m) => format!("conflict: {m}"),
-        StsError::Authenticator(e) => format!("authenticator failed: {e}"),
-        StsError::Store(_) => "storage failed".into(),
-        StsError::Token(_) => "token signing failed".into(),
+    match (e.reason(), e) {
+        (Some(code), e) => format!("{code}: {e}"),
+        (None, StsError::Store(_)) => "storage failed".into(),
+        (None, StsError::Token(_)) => "token signing failed".into(),
+        (None, StsError::Authenticator(e)) => format!("authenticator failed: {e}"),
+        (None, e) => format!("{}: {e}", e.status()),
     }
 }

@@ -13,10 +13,13 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use lakests_api::ErrorBody;
+use lakests_core::AuthenticatorError;
+use lakests_core::sts::StsError;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
 pub mod html;
+pub mod outbound;
 mod rate_limit;
 mod serve;
 
@@ -70,6 +73,26 @@ impl ApiError {
     /// 500 with a generic message; log the cause before answering.
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+    }
+}
+
+/// The one mapping of a login error (the STS server's and the authenticator's) to its answer:
+/// [`StsError::status`], [`StsError::client_message`] and [`StsError::reason`]. The use cases
+/// log the cause of a 5xx, which its generic message does not carry.
+impl From<StsError> for ApiError {
+    fn from(e: StsError) -> Self {
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let answer = ApiError::new(status, e.client_message());
+        match e.reason() {
+            Some(reason) => answer.with_reason(reason.as_str()),
+            None => answer,
+        }
+    }
+}
+
+impl From<AuthenticatorError> for ApiError {
+    fn from(e: AuthenticatorError) -> Self {
+        StsError::from(e).into()
     }
 }
 

@@ -9,6 +9,7 @@ use lakests_api::{
     LoginDiscovery, StsAuthRequest, User,
 };
 use lakests_core::Reason;
+use lakests_http::outbound::{FetchError, Outbound, OutboundOptions};
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
 
@@ -24,8 +25,7 @@ pub use lakests_api::GRANTED_TTL_HEADER;
 /// The HTTP client of a login.
 #[derive(Debug, Clone)]
 pub struct ServerClient {
-    http: reqwest::Client,
-    request_timeout: Duration,
+    out: Outbound,
 }
 
 /// A response read in full, within the size limit.
@@ -46,21 +46,27 @@ enum CallError {
 
 impl ServerClient {
     /// A client whose calls each take at most `request_timeout` (and never outlive the login's
-    /// deadline).
+    /// deadline). Unlike the servers' clients it honours `HTTPS_PROXY` and the like, as
+    /// command-line HTTP clients do.
     pub fn new(request_timeout: Duration) -> Result<Self, LoginError> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(request_timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("lakests/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| LoginError::ServerUnreachable {
-                endpoint: "(none)".into(),
-                cause: format!("cannot build the HTTP client: {}", cause_of(&e)),
-            })?;
-        Ok(Self {
-            http,
-            request_timeout,
+        let out = Outbound::new(&OutboundOptions {
+            connect_timeout: request_timeout.min(Duration::from_secs(10)),
+            env_proxy: true,
+            ..OutboundOptions::new(request_timeout, MAX_RESPONSE_BYTES)
         })
+        .map_err(|e| LoginError::ServerUnreachable {
+            endpoint: "(none)".into(),
+            cause: e.to_string(),
+        })?;
+        Ok(Self { out })
+    }
+
+    fn get(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.out.client().get(url)
+    }
+
+    fn post(&self, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        self.out.client().post(url)
     }
 
     async fn call(
@@ -72,52 +78,24 @@ impl ServerClient {
         if left.is_zero() {
             return Err(CallError::Deadline);
         }
-        let budget = left.min(self.request_timeout);
-        let run = async {
-            let mut resp = req
-                .timeout(budget)
-                .send()
-                .await
-                .map_err(|e| CallError::Transport(cause_of(&e)))?;
-            let status = resp.status().as_u16();
-            let content_type = resp
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_ascii_lowercase();
-            let granted_ttl = resp
-                .headers()
-                .get(GRANTED_TTL_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse().ok());
-            let mut body = Vec::new();
-            while let Some(chunk) = resp
-                .chunk()
-                .await
-                .map_err(|e| CallError::Transport(cause_of(&e)))?
-            {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Err(CallError::Transport(format!(
-                        "the answer is larger than {MAX_RESPONSE_BYTES} bytes"
-                    )));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(Answer {
-                status,
-                content_type,
-                granted_ttl,
-                body,
-            })
-        };
-        match tokio::time::timeout(budget, run).await {
-            Ok(r) => r,
-            Err(_) if budget < self.request_timeout => Err(CallError::Deadline),
-            Err(_) => Err(CallError::Transport(format!(
+        let budget = left.min(self.out.timeout());
+        match self.out.execute_within(req, budget).await {
+            Ok(f) => Ok(Answer {
+                status: f.status.as_u16(),
+                content_type: f.content_type.unwrap_or_default(),
+                granted_ttl: f
+                    .headers
+                    .get(GRANTED_TTL_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse().ok()),
+                body: f.body,
+            }),
+            Err(FetchError::Timeout) if budget < self.out.timeout() => Err(CallError::Deadline),
+            Err(FetchError::Timeout) => Err(CallError::Transport(format!(
                 "no answer within {}",
                 humantime::format_duration(budget)
             ))),
+            Err(e) => Err(CallError::Transport(e.cause())),
         }
     }
 
@@ -130,7 +108,7 @@ impl ServerClient {
         timeout: Duration,
     ) -> Result<Option<LoginDiscovery>, LoginError> {
         let a = self
-            .call(self.http.get(endpoint.discovery_url()), deadline)
+            .call(self.get(endpoint.discovery_url()), deadline)
             .await
             .map_err(|e| server_call_error(e, endpoint, timeout))?;
         match a.status {
@@ -162,7 +140,7 @@ impl ServerClient {
             "{}/.well-known/openid-configuration",
             issuer.trim_end_matches('/')
         );
-        let a = match self.call(self.http.get(url), deadline).await {
+        let a = match self.call(self.get(url), deadline).await {
             Ok(a) => a,
             Err(CallError::Deadline) => return Err(LoginError::Timeout { after: timeout }),
             Err(CallError::Transport(cause)) => return Err(unreachable(cause)),
@@ -209,7 +187,7 @@ impl ServerClient {
         };
         let a = self
             .call(
-                self.http.post(endpoint.api("/sts/authorize")).json(&body),
+                self.post(endpoint.api("/sts/authorize")).json(&body),
                 deadline,
             )
             .await
@@ -249,8 +227,7 @@ impl ServerClient {
         };
         let a = self
             .call(
-                self.http
-                    .post(endpoint.api("/sts/authorize/exchange"))
+                self.post(endpoint.api("/sts/authorize/exchange"))
                     .json(&body),
                 deadline,
             )
@@ -282,10 +259,7 @@ impl ServerClient {
         timeout: Duration,
     ) -> Result<(AuthenticationToken, Option<i64>), LoginError> {
         let a = self
-            .call(
-                self.http.post(endpoint.api("/sts/login")).json(req),
-                deadline,
-            )
+            .call(self.post(endpoint.api("/sts/login")).json(req), deadline)
             .await
             .map_err(|e| server_call_error(e, endpoint, timeout))?;
         match a.status {
@@ -313,9 +287,7 @@ impl ServerClient {
     ) -> Result<User, LoginError> {
         let a = self
             .call(
-                self.http
-                    .get(endpoint.api("/user"))
-                    .bearer_auth(token.expose()),
+                self.get(endpoint.api("/user")).bearer_auth(token.expose()),
                 deadline,
             )
             .await
@@ -423,19 +395,6 @@ fn clip(s: &str) -> String {
 
 /// A transport error's innermost cause, without the URL: e.g. `Connection refused (os error
 /// 111)` rather than `client error (Connect): tcp connect error: ...`.
-fn cause_of(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "no answer in time".into();
-    }
-    let mut innermost = None;
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        innermost = Some(s.to_string());
-        source = s.source();
-    }
-    innermost.unwrap_or_else(|| e.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,13 +8,12 @@
 //!
 //! Modules follow the protocol: `discovery` (metadata), `jwks` (keys), `id_token`
 //! (validation), `token` (code redemption, userinfo), `pkce`, `provider` (caching per
-//! provider), `outbound` (the HTTP client), `service` (use cases) and `router` (HTTP).
+//! provider), `service` (use cases) and `router` (HTTP).
 
 mod discovery;
 mod id_token;
 mod jwks;
 mod metrics;
-mod outbound;
 mod pkce;
 #[cfg(test)]
 mod proptests;
@@ -23,8 +22,6 @@ mod router;
 mod service;
 mod token;
 mod ui_sso;
-
-use std::path::PathBuf;
 
 pub use metrics::Outcome;
 pub use router::{router, router_with_discovery, routes};
@@ -46,24 +43,10 @@ pub enum OidcError {
         /// What is wrong.
         message: String,
     },
-    /// `authenticator.ca_file` cannot be read.
-    #[error("cannot read authenticator.ca_file {}: {source}", path.display())]
-    CaFile {
-        /// The file.
-        path: PathBuf,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
-    },
-    /// `authenticator.ca_file` holds no PEM certificate.
-    #[error("authenticator.ca_file {} holds no usable PEM certificate", path.display())]
-    CaBundle {
-        /// The file.
-        path: PathBuf,
-    },
-    /// The HTTP client could not be built (e.g. the TLS roots cannot be loaded).
-    #[error("cannot build the HTTP client for identity providers: {0}")]
-    Client(#[source] reqwest::Error),
+    /// The HTTP client for identity providers cannot be built: `authenticator.ca_file` is
+    /// unreadable or holds no certificate, or the TLS roots cannot be loaded.
+    #[error("authenticator.ca_file or the HTTP client for identity providers: {0}")]
+    Outbound(#[from] lakests_http::outbound::OutboundBuildError),
 }
 
 /// For the benchmark suite only (`crates/bench`): the ID-token validation of a login with the

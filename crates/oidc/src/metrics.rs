@@ -48,7 +48,9 @@ impl Outcome {
     pub fn of<T>(r: &Result<T, AuthenticatorError>) -> Self {
         match r {
             Ok(_) => Outcome::Success,
-            Err(AuthenticatorError::InvalidRequest(_)) => Outcome::InvalidRequest,
+            Err(AuthenticatorError::InvalidRequest(_) | AuthenticatorError::NotOffered(_)) => {
+                Outcome::InvalidRequest
+            }
             Err(AuthenticatorError::Unauthorized(_) | AuthenticatorError::Conflict(_)) => {
                 Outcome::Unauthorized
             }

@@ -12,7 +12,7 @@ use url::Url;
 use crate::discovery::{self, Metadata};
 use crate::jwks::KeySet;
 use crate::metrics::{IdpCall, Metrics};
-use crate::outbound::{FetchError, Outbound};
+use lakests_http::outbound::{FetchError, Outbound};
 
 /// What the service lends a provider to fetch with.
 pub(crate) struct Env<'a> {

@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lakests_api::{AuthenticatorStsRequest, AuthorizeRequest, LoginDiscovery, OidcTokenData};
-use lakests_core::{Authenticator, AuthenticatorError, Reason, RequestContext};
+use lakests_core::{Authenticator, RequestContext};
 use lakests_http::{ApiError, AppJson, RequestId};
 
 use crate::AuthenticatorService;
@@ -70,28 +70,6 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// 4xx carry the service's client-safe message; 5xx are generic (the cause is in the log).
-fn api_error(e: AuthenticatorError) -> ApiError {
-    match e {
-        AuthenticatorError::InvalidRequest(m) => {
-            ApiError::bad_request(m).with_reason(Reason::InvalidRequest.as_str())
-        }
-        AuthenticatorError::Unauthorized(r) => {
-            ApiError::unauthorized(r.message).with_reason(r.reason.as_str())
-        }
-        AuthenticatorError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
-        AuthenticatorError::Timeout(_) => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "the identity provider did not answer in time",
-        ),
-        AuthenticatorError::Upstream(_) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "the identity provider could not be used",
-        ),
-        AuthenticatorError::Internal(_) => ApiError::internal(),
-    }
-}
-
 async fn login(
     State(service): State<Arc<AuthenticatorService>>,
     RequestId(request_id): RequestId,
@@ -106,7 +84,7 @@ async fn login(
         .sts_login(&request, &ctx)
         .await
         .map(|claims| axum::Json(OidcTokenData { claims }))
-        .map_err(api_error)
+        .map_err(ApiError::from)
 }
 
 async fn authorize(
@@ -123,7 +101,7 @@ async fn authorize(
         .authorize(&request, &ctx)
         .await
         .map(axum::Json)
-        .map_err(api_error)
+        .map_err(ApiError::from)
 }
 
 async fn exchange(
@@ -140,7 +118,7 @@ async fn exchange(
         .exchange(&request, &ctx)
         .await
         .map(axum::Json)
-        .map_err(api_error)
+        .map_err(ApiError::from)
 }
 
 async fn healthcheck() -> StatusCode {

@@ -22,10 +22,10 @@ use tracing::Instrument;
 use crate::OidcError;
 use crate::id_token::{self, Expectations, IdTokenError};
 use crate::metrics::{Metrics, Outcome};
-use crate::outbound::Outbound;
 use crate::pkce;
 use crate::provider::{Cached, Env, Provider};
 use crate::token::{self, Redemption};
+use lakests_http::outbound::{Outbound, OutboundOptions};
 
 /// The `Grant` kind of session-mode logins ready for `sts/login`: keyed by a digest of the
 /// one-time state [`AuthenticatorService::exchange`] hands out, which never travels in a URL.
@@ -87,11 +87,13 @@ impl AuthenticatorService {
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, OidcError> {
-        let out = Outbound::new(
-            config.request_timeout.get(),
-            config.max_response_bytes,
-            config.ca_file.as_deref(),
-        )?;
+        let out = Outbound::new(&OutboundOptions {
+            ca_file: config.ca_file.clone(),
+            ..OutboundOptions::new(
+                config.request_timeout.get(),
+                usize::try_from(config.max_response_bytes).unwrap_or(usize::MAX),
+            )
+        })?;
         let providers = config
             .providers
             .iter()
@@ -202,19 +204,6 @@ impl AuthenticatorService {
         self.metrics.render()
     }
 
-    /// Session mode: start a login (POST /api/v1/sts/authorize).
-    pub async fn authorize(
-        &self,
-        req: &AuthorizeRequest,
-        ctx: &RequestContext,
-    ) -> Result<AuthorizeResponse, AuthenticatorError> {
-        let span = tracing::info_span!("authorize", request_id = %ctx.request_id, provider = tracing::field::Empty);
-        let result = self.authorize_inner(req).instrument(span.clone()).await;
-        self.metrics.authorize(Outcome::of(&result));
-        span.in_scope(|| log_outcome("authorize", &result));
-        result
-    }
-
     async fn authorize_inner(
         &self,
         req: &AuthorizeRequest,
@@ -273,21 +262,6 @@ impl AuthenticatorService {
             expires_at,
             redeem_secret: Some(secret),
         })
-    }
-
-    /// Session mode, after the redirect (POST /api/v1/sts/authorize/exchange): the client
-    /// proves the redeem secret it got from `authorize` (never in a URL) with the redirect's
-    /// state, and gets a fresh one-time state for `sts/login`. Single use, atomic across
-    /// replicas; a wrong secret consumes nothing.
-    pub async fn exchange(
-        &self,
-        req: &AuthorizeExchangeRequest,
-        ctx: &RequestContext,
-    ) -> Result<AuthorizeExchangeResponse, AuthenticatorError> {
-        let span = tracing::info_span!("authorize_exchange", request_id = %ctx.request_id);
-        let result = self.exchange_inner(req).instrument(span.clone()).await;
-        span.in_scope(|| log_outcome("authorize_exchange", &result));
-        result
     }
 
     async fn exchange_inner(
@@ -733,12 +707,16 @@ fn log_outcome<T>(what: &str, r: &Result<T, AuthenticatorError>) {
     let outcome = Outcome::of(r).as_str();
     match r {
         Ok(_) => tracing::info!(outcome, "{what} succeeded"),
+        // Keyed on the stable reason code, as the audit record and the CLI are.
+        Err(AuthenticatorError::Unauthorized(refusal)) => {
+            tracing::info!(outcome, reason = refusal.reason.as_str(), message = %refusal, "{what} refused")
+        }
         Err(
             e @ (AuthenticatorError::InvalidRequest(_)
-            | AuthenticatorError::Unauthorized(_)
-            | AuthenticatorError::Conflict(_)),
+            | AuthenticatorError::Conflict(_)
+            | AuthenticatorError::NotOffered(_)),
         ) => {
-            tracing::info!(outcome, reason = %e, "{what} refused")
+            tracing::info!(outcome, message = %e, "{what} refused")
         }
         Err(e) => tracing::warn!(outcome, error = %e, "{what} failed"),
     }
@@ -755,6 +733,34 @@ impl Authenticator for AuthenticatorService {
         let result = self.login_inner(request).instrument(span.clone()).await;
         self.metrics.login(Outcome::of(&result));
         span.in_scope(|| log_outcome("login", &result));
+        result
+    }
+
+    /// Session mode: start a login (POST /api/v1/sts/authorize).
+    async fn authorize(
+        &self,
+        req: &AuthorizeRequest,
+        ctx: &RequestContext,
+    ) -> Result<AuthorizeResponse, AuthenticatorError> {
+        let span = tracing::info_span!("authorize", request_id = %ctx.request_id, provider = tracing::field::Empty);
+        let result = self.authorize_inner(req).instrument(span.clone()).await;
+        self.metrics.authorize(Outcome::of(&result));
+        span.in_scope(|| log_outcome("authorize", &result));
+        result
+    }
+
+    /// Session mode, after the redirect (POST /api/v1/sts/authorize/exchange): the client
+    /// proves the redeem secret it got from `authorize` (never in a URL) with the redirect's
+    /// state, and gets a fresh one-time state for `sts/login`. Single use, atomic across
+    /// replicas; a wrong secret consumes nothing.
+    async fn exchange(
+        &self,
+        req: &AuthorizeExchangeRequest,
+        ctx: &RequestContext,
+    ) -> Result<AuthorizeExchangeResponse, AuthenticatorError> {
+        let span = tracing::info_span!("authorize_exchange", request_id = %ctx.request_id);
+        let result = self.exchange_inner(req).instrument(span.clone()).await;
+        span.in_scope(|| log_outcome("authorize_exchange", &result));
         result
     }
 }

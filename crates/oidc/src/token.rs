@@ -12,8 +12,8 @@ use url::Url;
 use url::form_urlencoded::byte_serialize;
 
 use crate::metrics::{IdpCall, Metrics};
-use crate::outbound::Outbound;
 use crate::provider::fetch_error;
+use lakests_http::outbound::Outbound;
 
 /// What the token endpoint returned that lakests uses. `Debug` shows no token.
 pub(crate) struct Tokens {

@@ -577,6 +577,7 @@ fn authenticator_page(ui: &UiSso, e: &AuthenticatorError) -> Response {
         AuthenticatorError::InvalidRequest(m) => refusal(ui, StatusCode::BAD_REQUEST, m, true),
         AuthenticatorError::Unauthorized(r) => refusal(ui, StatusCode::FORBIDDEN, &r.message, true),
         AuthenticatorError::Conflict(m) => refusal(ui, StatusCode::CONFLICT, m, true),
+        AuthenticatorError::NotOffered(m) => refusal(ui, StatusCode::NOT_FOUND, m, true),
         AuthenticatorError::Timeout(_) => refusal(
             ui,
             StatusCode::GATEWAY_TIMEOUT,

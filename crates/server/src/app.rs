@@ -169,7 +169,6 @@ impl Application {
             .filter(|_| config.sts_enabled())
         {
             let discovery = in_process.as_ref().and_then(|_| login_discovery(&config));
-            let authorizer = in_process.clone();
             let authenticator: Arc<dyn Authenticator> = match (
                 &config.auth.authentication_api.endpoint,
                 in_process,
@@ -211,7 +210,6 @@ impl Application {
                 router: crate::sts_routes::router(Arc::new(StsState {
                     service,
                     discovery,
-                    authorizer,
                     in_flight: Arc::new(tokio::sync::Semaphore::new(
                         config.auth.sts.max_concurrent_logins,
                     )),

@@ -5,36 +5,94 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use lakests_api::{AuthenticatorStsRequest, ErrorBody, OidcTokenData};
-use lakests_core::{Authenticator, AuthenticatorError, Claims, Reason, Refusal, RequestContext};
-use reqwest::StatusCode;
+use lakests_api::{
+    AuthenticatorStsRequest, AuthorizeExchangeRequest, AuthorizeExchangeResponse, AuthorizeRequest,
+    AuthorizeResponse, ErrorBody, OidcTokenData,
+};
+use lakests_core::{
+    Authenticator, AuthenticatorError, Claims, NO_SESSION_MODE, Reason, Refusal, RequestContext,
+};
+use lakests_http::outbound::{
+    FetchError, Outbound, OutboundBuildError, OutboundOptions, StatusCode,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// Largest authenticator answer read, in bytes.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 /// Longest message passed on from the authenticator to the client.
 const MAX_MESSAGE_CHARS: usize = 256;
 
-/// Calls a remote authenticator over HTTP.
+/// Calls a remote authenticator over HTTP: `sts/login`, and the session-mode steps
+/// `sts/authorize` and `sts/authorize/exchange` that a lakests authenticator offers (another
+/// authenticator answers them 404: session mode is then not offered).
 #[derive(Debug, Clone)]
 pub struct RemoteAuthenticator {
-    client: reqwest::Client,
-    login_url: String,
+    out: Outbound,
+    base: String,
 }
 
 impl RemoteAuthenticator {
     /// A client for the authentication API at `endpoint` (a base URL normally ending in
     /// `/api/v1`), with an overall `timeout` per call.
-    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .build()?;
+    pub fn new(endpoint: &str, timeout: Duration) -> Result<Self, OutboundBuildError> {
+        let out = Outbound::new(&OutboundOptions {
+            connect_timeout: timeout.min(Duration::from_secs(5)),
+            ..OutboundOptions::new(timeout, MAX_RESPONSE_BYTES)
+        })?;
         Ok(Self {
-            client,
-            login_url: format!("{}/sts/login", endpoint.trim_end_matches('/')),
+            out,
+            base: endpoint.trim_end_matches('/').to_owned(),
         })
+    }
+}
+
+impl RemoteAuthenticator {
+    /// `POST {endpoint}{path}` with `request`; the answer's JSON on 200. A 404 is
+    /// `not_found` when given (a step the remote may not offer), else an unusable answer.
+    async fn post<Req: Serialize + Sync, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: &Req,
+        ctx: &RequestContext,
+        not_found: Option<&str>,
+    ) -> Result<Resp, AuthenticatorError> {
+        let answer = self
+            .out
+            .execute(
+                self.out
+                    .client()
+                    .post(format!("{}{path}", self.base))
+                    .header("X-Request-ID", &ctx.request_id)
+                    .json(request),
+            )
+            .await
+            .map_err(transport_error)?;
+        let body = answer.body;
+        match answer.status {
+            StatusCode::OK => serde_json::from_slice(&body).map_err(|_| {
+                AuthenticatorError::Upstream(
+                    "the authenticator answered 200 with an unreadable body".into(),
+                )
+            }),
+            StatusCode::BAD_REQUEST => Err(AuthenticatorError::InvalidRequest(message(
+                &body,
+                "invalid request",
+            ))),
+            // A lakests authenticator names its reason; another one is "refused".
+            StatusCode::UNAUTHORIZED => Err(AuthenticatorError::Unauthorized(Refusal::new(
+                reason(&body).unwrap_or(Reason::Refused),
+                message(&body, "the authenticator refused the login"),
+            ))),
+            StatusCode::NOT_FOUND if not_found.is_some() => Err(AuthenticatorError::NotOffered(
+                not_found.unwrap_or_default().to_owned(),
+            )),
+            StatusCode::CONFLICT => Err(AuthenticatorError::Conflict(message(&body, "conflict"))),
+            other => Err(AuthenticatorError::Upstream(format!(
+                "the authenticator answered HTTP {}",
+                other.as_u16()
+            ))),
+        }
     }
 }
 
@@ -45,57 +103,49 @@ impl Authenticator for RemoteAuthenticator {
         request: &AuthenticatorStsRequest,
         ctx: &RequestContext,
     ) -> Result<Claims, AuthenticatorError> {
-        let mut resp = self
-            .client
-            .post(&self.login_url)
-            .header("X-Request-ID", &ctx.request_id)
-            .json(request)
-            .send()
+        self.post::<_, OidcTokenData>("/sts/login", request, ctx, None)
             .await
-            .map_err(transport_error)?;
-        let status = resp.status();
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(transport_error)? {
-            if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                return Err(AuthenticatorError::Upstream(format!(
-                    "the authenticator's answer is larger than {MAX_RESPONSE_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        match status {
-            StatusCode::OK => serde_json::from_slice::<OidcTokenData>(&body)
-                .map(|d| d.claims)
-                .map_err(|_| {
-                    AuthenticatorError::Upstream(
-                        "the authenticator answered 200 with an unreadable body".into(),
-                    )
-                }),
-            StatusCode::BAD_REQUEST => Err(AuthenticatorError::InvalidRequest(message(
-                &body,
-                "invalid request",
-            ))),
-            // A lakests authenticator names its reason; another one is "refused".
-            StatusCode::UNAUTHORIZED => Err(AuthenticatorError::Unauthorized(Refusal::new(
-                reason(&body).unwrap_or(Reason::Refused),
-                message(&body, "the authenticator refused the login"),
-            ))),
-            StatusCode::CONFLICT => Err(AuthenticatorError::Conflict(message(&body, "conflict"))),
-            other => Err(AuthenticatorError::Upstream(format!(
-                "the authenticator answered HTTP {}",
-                other.as_u16()
-            ))),
-        }
+            .map(|d| d.claims)
+    }
+
+    async fn authorize(
+        &self,
+        request: &AuthorizeRequest,
+        ctx: &RequestContext,
+    ) -> Result<AuthorizeResponse, AuthenticatorError> {
+        self.post("/sts/authorize", request, ctx, Some(NO_SESSION_MODE))
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        request: &AuthorizeExchangeRequest,
+        ctx: &RequestContext,
+    ) -> Result<AuthorizeExchangeResponse, AuthenticatorError> {
+        self.post(
+            "/sts/authorize/exchange",
+            request,
+            ctx,
+            Some(NO_SESSION_MODE),
+        )
+        .await
     }
 }
 
-fn transport_error(e: reqwest::Error) -> AuthenticatorError {
-    if e.is_timeout() {
-        AuthenticatorError::Timeout("the authenticator did not answer in time".into())
-    } else if e.is_connect() {
-        AuthenticatorError::Upstream("the authenticator is unreachable".into())
-    } else {
-        AuthenticatorError::Upstream("the call to the authenticator failed".into())
+fn transport_error(e: FetchError) -> AuthenticatorError {
+    match e {
+        FetchError::Timeout => {
+            AuthenticatorError::Timeout("the authenticator did not answer in time".into())
+        }
+        FetchError::Connect(_) => {
+            AuthenticatorError::Upstream("the authenticator is unreachable".into())
+        }
+        FetchError::TooLarge(n) => AuthenticatorError::Upstream(format!(
+            "the authenticator's answer is larger than {n} bytes"
+        )),
+        FetchError::Transport(_) => {
+            AuthenticatorError::Upstream("the call to the authenticator failed".into())
+        }
     }
 }
 

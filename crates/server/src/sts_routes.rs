@@ -13,8 +13,8 @@ use lakests_api::{
     AuthorizeRequest, AuthorizeResponse, Config as ApiConfig, CurrentUser, LoginDiscovery,
     StorageConfig, StsAuthRequest, User, VersionConfig,
 };
+use lakests_core::RequestContext;
 use lakests_core::sts::{BearerError, StsError, StsService};
-use lakests_core::{AuthenticatorError, Reason, RequestContext};
 use lakests_http::{ApiError, AppJson, RequestId};
 
 use lakests_api::GRANTED_TTL_HEADER;
@@ -27,23 +27,18 @@ pub(crate) struct StsState {
     pub service: StsService,
     /// `GET /.well-known/lakests-login`, when the authenticator runs in this process.
     pub discovery: Option<LoginDiscovery>,
-    /// Session-mode logins start here (`POST /api/v1/sts/authorize`), when the authenticator
-    /// runs in this process.
-    pub authorizer: Option<Arc<lakests_oidc::AuthenticatorService>>,
     /// Bounds logins in flight (`auth.sts.max_concurrent_logins`); beyond it, 429.
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// Per-client rate limits of `sts/login` and `sts/authorize`.
     pub limiter: Arc<crate::rate_limit::RateLimiter>,
 }
 
-/// A permit for one login, or 429 when `auth.sts.max_concurrent_logins` are in flight.
-fn admit(state: &StsState) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+/// A permit for one login, or [`StsError::Busy`] (429) when `auth.sts.max_concurrent_logins`
+/// are in flight.
+fn admit(state: &StsState) -> Result<tokio::sync::OwnedSemaphorePermit, StsError> {
     state.in_flight.clone().try_acquire_owned().map_err(|_| {
         tracing::warn!("login refused: too many logins in flight");
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many logins in progress; try again in a moment",
-        )
+        StsError::Busy
     })
 }
 
@@ -74,11 +69,12 @@ async fn login_discovery(
     State(state): State<Arc<StsState>>,
 ) -> Result<Json<LoginDiscovery>, ApiError> {
     state.discovery.clone().map(Json).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
+        StsError::NotOffered(
             "this server publishes no login discovery document (its authenticator is remote); \
-             pass --issuer and --client-id to lakests login",
+             pass --issuer and --client-id to lakests login"
+                .into(),
         )
+        .into()
     })
 }
 
@@ -89,21 +85,8 @@ async fn sts_authorize(
     AppJson(req): AppJson<AuthorizeRequest>,
 ) -> Result<Json<AuthorizeResponse>, ApiError> {
     let _permit = admit(&state)?;
-    let Some(authorizer) = &state.authorizer else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "session-mode login is not available on this server (its authenticator is remote)",
-        ));
-    };
-    let ctx = RequestContext {
-        request_id,
-        client_addr: Some(peer.ip().to_string()),
-    };
-    authorizer
-        .authorize(&req, &ctx)
-        .await
-        .map(Json)
-        .map_err(|e| sts_error(authenticator_error(e)))
+    let ctx = request_context(request_id, peer);
+    Ok(Json(state.service.authorize(&req, &ctx).await?))
 }
 
 async fn sts_authorize_exchange(
@@ -113,29 +96,14 @@ async fn sts_authorize_exchange(
     AppJson(req): AppJson<lakests_api::AuthorizeExchangeRequest>,
 ) -> Result<Json<lakests_api::AuthorizeExchangeResponse>, ApiError> {
     let _permit = admit(&state)?;
-    let Some(authorizer) = &state.authorizer else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "session-mode login is not available on this server (its authenticator is remote)",
-        ));
-    };
-    let ctx = RequestContext {
-        request_id,
-        client_addr: Some(peer.ip().to_string()),
-    };
-    authorizer
-        .exchange(&req, &ctx)
-        .await
-        .map(Json)
-        .map_err(|e| sts_error(authenticator_error(e)))
+    let ctx = request_context(request_id, peer);
+    Ok(Json(state.service.exchange(&req, &ctx).await?))
 }
 
-fn authenticator_error(e: AuthenticatorError) -> StsError {
-    match e {
-        AuthenticatorError::InvalidRequest(m) => StsError::InvalidRequest(m),
-        AuthenticatorError::Unauthorized(m) => StsError::Unauthorized(m),
-        AuthenticatorError::Conflict(m) => StsError::Conflict(m),
-        other => StsError::Authenticator(other),
+fn request_context(request_id: String, peer: SocketAddr) -> RequestContext {
+    RequestContext {
+        request_id,
+        client_addr: Some(peer.ip().to_string()),
     }
 }
 
@@ -146,48 +114,14 @@ async fn sts_login(
     AppJson(req): AppJson<StsAuthRequest>,
 ) -> Result<Response, ApiError> {
     let _permit = admit(&state)?;
-    let ctx = RequestContext {
-        request_id,
-        client_addr: Some(peer.ip().to_string()),
-    };
-    let grant = state.service.login(&req, &ctx).await.map_err(sts_error)?;
+    let ctx = request_context(request_id, peer);
+    let grant = state.service.login(&req, &ctx).await?;
     let mut resp = Json(grant.token).into_response();
     resp.headers_mut().insert(
         GRANTED_TTL_HEADER,
         HeaderValue::from(grant.granted_ttl_seconds),
     );
     Ok(resp)
-}
-
-fn sts_error(e: StsError) -> ApiError {
-    match e {
-        StsError::InvalidRequest(m) => {
-            ApiError::bad_request(m).with_reason(Reason::InvalidRequest.as_str())
-        }
-        StsError::Unauthorized(r) => {
-            ApiError::unauthorized(r.message).with_reason(r.reason.as_str())
-        }
-        StsError::Conflict(m) => ApiError::new(StatusCode::CONFLICT, m),
-        StsError::Authenticator(e) => {
-            tracing::error!(error = %e, "the authenticator failed");
-            match e {
-                AuthenticatorError::Timeout(_) => ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "the authenticator did not answer in time",
-                ),
-                AuthenticatorError::Internal(_) => ApiError::internal(),
-                _ => ApiError::new(StatusCode::BAD_GATEWAY, "the authenticator is unavailable"),
-            }
-        }
-        StsError::Store(e) => {
-            tracing::error!(error = %e, "storage failed during login");
-            ApiError::internal()
-        }
-        StsError::Token(e) => {
-            tracing::error!(error = %e, "token signing failed");
-            ApiError::internal()
-        }
-    }
 }
 
 /// The user of the request's bearer token, under lakeFS's token rules.

@@ -22,6 +22,10 @@ struct System {
 }
 
 async fn system() -> System {
+    system_with_pkce("state").await
+}
+
+async fn system_with_pkce(pkce: &str) -> System {
     let dir = tempfile::tempdir().unwrap();
     // Bound here and handed to the application: the issuer must name its port.
     let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -34,7 +38,7 @@ async fn system() -> System {
         "authenticator": {
             "listen_address": "127.0.0.1:0",
             "request_timeout": "1s",
-            "providers": [{"name": "dev", "issuer": issuer, "client_id": "lakests", "redirect_uris": [REDIRECT]}],
+            "providers": [{"name": "dev", "issuer": issuer, "client_id": "lakests", "redirect_uris": [REDIRECT], "pkce": pkce}],
         },
         "idp": {
             "enabled": true, "listen_address": format!("127.0.0.1:{idp_port}"), "interactive": false,
@@ -196,5 +200,136 @@ async fn the_authenticator_refuses_every_faulty_id_token() {
         started.elapsed() < Duration::from_millis(2500),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// Issue 10 point 2: session mode is on the authenticator port, so an STS server whose
+/// authenticator is remote (a lakests authenticator in another process, here another
+/// application) offers it too: the whole session-mode login goes through the STS server, which
+/// forwards `sts/authorize` and `sts/authorize/exchange` with the request id. An authenticator
+/// without session mode answers 404, which the STS server passes on as "not offered".
+#[tokio::test]
+async fn an_sts_server_with_a_remote_lakests_authenticator_offers_session_mode() {
+    let s = system_with_pkce("session").await;
+    let dir = tempfile::tempdir().unwrap();
+    let doc = json!({
+        "listen_address": "127.0.0.1:0",
+        "data_dir": dir.path(),
+        "auth": {
+            "encrypt": {"secret_key": "faults-test-secret-key-0123456789"},
+            "sts": {"auto_create_users": true},
+            "authentication_api": {"endpoint": format!("{}/api/v1", s.authn)},
+        },
+    });
+    let config = Config::from_sources(Some(&doc.to_string()), Vec::new()).unwrap();
+    let remote =
+        lakests_server::Application::build_with_clock(config, std::sync::Arc::new(SystemClock))
+            .await
+            .unwrap();
+    let sts = format!("http://{}", remote.sts_addr().unwrap());
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(remote.run_until(async move {
+        let _ = rx.await;
+    }));
+
+    let started = s
+        .http
+        .post(format!("{sts}/api/v1/sts/authorize"))
+        .header("x-request-id", "remote-session-1")
+        .json(&json!({"redirect_uri": REDIRECT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200, "{:?}", started.text().await);
+    let started: Value = started.json().await.unwrap();
+    let mut authorize = url::Url::parse(started["authorization_url"].as_str().unwrap()).unwrap();
+    assert!(authorize.as_str().starts_with(&s.idp), "{authorize}");
+    authorize
+        .query_pairs_mut()
+        .append_pair("login_hint", "alice");
+    let resp = s.http.get(authorize).send().await.unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = url::Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    // A wrong redeem secret is refused by the remote authenticator, with its reason.
+    let wrong = s
+        .http
+        .post(format!("{sts}/api/v1/sts/authorize/exchange"))
+        .json(&json!({"state": started["state"], "redeem_secret": "not-the-secret-0123456789"}))
+        .send()
+        .await
+        .unwrap();
+    let status = wrong.status().as_u16();
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (401, Some("session_unknown")),
+        "{body}"
+    );
+    let exchanged: Value = s
+        .http
+        .post(format!("{sts}/api/v1/sts/authorize/exchange"))
+        .json(&json!({"state": started["state"], "redeem_secret": started["redeem_secret"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let login = s
+        .http
+        .post(format!("{sts}/api/v1/sts/login"))
+        .json(&json!({"code": code, "state": exchanged["state"], "redirect_uri": REDIRECT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "{:?}", login.text().await);
+
+    // The same STS server over an authenticator without session mode: 404, not offered.
+    let standin = axum::Router::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bare = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, standin).await;
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let doc = json!({
+        "listen_address": "127.0.0.1:0",
+        "data_dir": dir.path(),
+        "auth": {
+            "encrypt": {"secret_key": "faults-test-secret-key-0123456789"},
+            "authentication_api": {"endpoint": format!("http://{bare}/api/v1")},
+        },
+    });
+    let config = Config::from_sources(Some(&doc.to_string()), Vec::new()).unwrap();
+    let other =
+        lakests_server::Application::build_with_clock(config, std::sync::Arc::new(SystemClock))
+            .await
+            .unwrap();
+    let other_sts = format!("http://{}", other.sts_addr().unwrap());
+    let (_stop_other, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(other.run_until(async move {
+        let _ = rx.await;
+    }));
+    let resp = s
+        .http
+        .post(format!("{other_sts}/api/v1/sts/authorize"))
+        .json(&json!({"redirect_uri": REDIRECT}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let body: Value = resp.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("session-mode login is not available"),
+        "{body}"
     );
 }

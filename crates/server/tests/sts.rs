@@ -283,7 +283,10 @@ async fn an_unreachable_authenticator_is_a_5xx() {
     let app =
         TestApp::spawn("auth: {authentication_api: {endpoint: 'http://127.0.0.1:9/api/v1'}}").await;
     let msg = expect_error(app.login(login_body()).await, 502).await;
-    assert_eq!(msg, "the authenticator is unavailable");
+    assert_eq!(
+        msg,
+        "the authenticator or its identity provider is unavailable"
+    );
 }
 
 #[tokio::test]
