@@ -194,7 +194,7 @@ async fn service(common: &Common, needs_key: bool) -> anyhow::Result<AuthzServic
             random
         }
     };
-    let store = lakests_store::open(&cfg).await?;
+    let store = lakests_store::open(&cfg.database, &cfg.sqlite_path()).await?;
     let secrets = SecretBox::new(&key).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(AuthzService::new(store, Arc::new(SystemClock), secrets))
 }

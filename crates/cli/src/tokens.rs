@@ -35,7 +35,7 @@ const MAX_JTI_LEN: usize = 256;
 pub async fn run_tokens(cmd: TokensCommand) -> anyhow::Result<ExitCode> {
     let TokensCommand::Revoke(args) = cmd;
     let cfg = args.config.load_for_database()?;
-    let store = lakests_store::open(&cfg).await?;
+    let store = lakests_store::open(&cfg.database, &cfg.sqlite_path()).await?;
     let now = SystemClock.now();
     if let Some(user) = args.user {
         check_name("username", &user)?;

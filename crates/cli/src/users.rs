@@ -88,7 +88,7 @@ pub(crate) async fn store(
     config: &ConfigArg,
 ) -> anyhow::Result<std::sync::Arc<dyn lakests_core::Store>> {
     let cfg = config.load_for_database()?;
-    Ok(lakests_store::open(&cfg).await?)
+    Ok(lakests_store::open(&cfg.database, &cfg.sqlite_path()).await?)
 }
 
 fn user_json(u: &UserRecord) -> serde_json::Value {

@@ -142,6 +142,14 @@ pub struct ProviderConfig {
 /// The separator between an external id's namespace and the provider's `sub`.
 pub const EXTERNAL_ID_SEPARATOR: char = ':';
 
+/// The external id of `sub` in `namespace`: `namespace:sub`, or `sub` in the empty namespace.
+pub fn namespaced_external_id(namespace: &str, sub: &str) -> String {
+    match namespace {
+        "" => sub.to_owned(),
+        ns => format!("{ns}{EXTERNAL_ID_SEPARATOR}{sub}"),
+    }
+}
+
 fn default_username_claim() -> String {
     "sub".into()
 }
@@ -166,10 +174,7 @@ impl ProviderConfig {
 
     /// The external id a `sub` of this provider is stored under.
     pub fn external_id(&self, sub: &str) -> String {
-        match self.namespace() {
-            "" => sub.to_owned(),
-            ns => format!("{ns}{EXTERNAL_ID_SEPARATOR}{sub}"),
-        }
+        namespaced_external_id(self.namespace(), sub)
     }
 
     /// The effective client authentication.

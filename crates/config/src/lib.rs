@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use authenticator::{
     AuthenticatorConfig, ClaimRequirement, ClientAuth, PkceMode, ProviderConfig,
+    namespaced_external_id,
 };
 pub use authorization::AuthorizationConfig;
 pub use idp::{

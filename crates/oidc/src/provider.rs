@@ -5,7 +5,11 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use lakests_config::{ClientAuth, ProviderConfig};
+use std::collections::BTreeMap;
+
+use lakests_config::{
+    ClaimRequirement, ClientAuth, PkceMode, ProviderConfig, Secret, namespaced_external_id,
+};
 use lakests_core::{AuthenticatorError, Clock};
 use url::Url;
 
@@ -44,10 +48,82 @@ struct FetchState {
     last_kid_refetch: Option<i64>,
 }
 
-/// A provider of `authenticator.providers`.
+/// A provider's issuer identifier, exactly as configured: an http(s) URL, compared byte for
+/// byte with the `iss` of its documents and tokens (OpenID Connect Core §3.1.3.7 step 2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IssuerUrl(String);
+
+impl IssuerUrl {
+    fn new(issuer: &str) -> Result<Self, String> {
+        match Url::parse(issuer) {
+            Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Ok(Self(issuer.to_owned())),
+            _ => Err(format!("issuer {issuer:?} is not an http(s) URL")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The OAuth client id this authenticator is registered under at a provider.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ClientId(String);
+
+impl ClientId {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A redirect URI registered for a provider's client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RedirectUrl(String);
+
+impl RedirectUrl {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Everything but the port, for a loopback URI (RFC 8252 §7.3); `None` otherwise.
+    pub fn loopback_key(&self) -> Option<String> {
+        lakests_core::redirect::loopback_key(&self.0)
+    }
+}
+
+/// How the client authenticates at the token endpoint, resolved from the configuration.
+pub(crate) struct Client {
+    pub id: ClientId,
+    pub secret: Option<Secret>,
+    pub auth: ClientAuth,
+}
+
+/// Automatic user creation on first login (`provision_users`), with its claims.
+pub(crate) struct Provisioning {
+    /// The claim a new user's name comes from.
+    pub username_claim: String,
+    /// The claim memberships are kept in line with, when set.
+    pub groups_claim: Option<String>,
+}
+
+/// A provider of `authenticator.providers`: its configuration turned into typed values once,
+/// at start, and what was fetched from it.
 pub(crate) struct Provider {
-    /// Its configuration.
-    pub cfg: ProviderConfig,
+    /// Its name in the configuration, in logs and metrics.
+    pub name: String,
+    pub issuer: IssuerUrl,
+    pub client: Client,
+    /// The scopes, space-separated as the authorization request carries them.
+    pub scope: String,
+    pub redirect_uris: Vec<RedirectUrl>,
+    pub allow_loopback_any_port: bool,
+    pub pkce: PkceMode,
+    pub clock_skew_seconds: i64,
+    pub required_claims: BTreeMap<String, ClaimRequirement>,
+    pub userinfo: bool,
+    /// The prefix of this provider's external ids (`external_id_namespace`, default its name).
+    namespace: String,
+    pub provisioning: Option<Provisioning>,
     discovery_url: Url,
     cache: RwLock<Option<Arc<Cached>>>,
     fetch: tokio::sync::Mutex<FetchState>,
@@ -57,11 +133,30 @@ pub(crate) struct Provider {
 
 impl Provider {
     /// A provider with nothing fetched yet.
-    pub fn new(cfg: ProviderConfig) -> Result<Self, String> {
-        let discovery_url = discovery::discovery_url(&cfg.issuer)
+    pub fn new(cfg: &ProviderConfig) -> Result<Self, String> {
+        let issuer = IssuerUrl::new(&cfg.issuer)?;
+        let discovery_url = discovery::discovery_url(issuer.as_str())
             .map_err(|_| format!("issuer {:?} is not a URL", cfg.issuer))?;
         Ok(Self {
-            cfg,
+            name: cfg.name.clone(),
+            issuer,
+            client: Client {
+                id: ClientId(cfg.client_id.clone()),
+                secret: cfg.client_secret.clone(),
+                auth: cfg.effective_client_auth(),
+            },
+            scope: cfg.scopes.join(" "),
+            redirect_uris: cfg.redirect_uris.iter().cloned().map(RedirectUrl).collect(),
+            allow_loopback_any_port: cfg.allow_loopback_any_port,
+            pkce: cfg.pkce,
+            clock_skew_seconds: cfg.clock_skew_seconds,
+            required_claims: cfg.required_claims.clone(),
+            userinfo: cfg.userinfo,
+            namespace: cfg.namespace().to_owned(),
+            provisioning: cfg.provision_users.then(|| Provisioning {
+                username_claim: cfg.username_claim.clone(),
+                groups_claim: cfg.groups_claim.clone(),
+            }),
             discovery_url,
             cache: RwLock::new(None),
             fetch: tokio::sync::Mutex::new(FetchState::default()),
@@ -71,7 +166,13 @@ impl Provider {
 
     /// The provider's name.
     pub fn name(&self) -> &str {
-        &self.cfg.name
+        &self.name
+    }
+
+    /// The external id a `sub` of this provider is stored under: namespaced, so that two
+    /// providers' subjects never meet.
+    pub fn external_id(&self, sub: &str) -> String {
+        namespaced_external_id(&self.namespace, sub)
     }
 
     fn cached(&self) -> Option<Arc<Cached>> {
@@ -196,10 +297,10 @@ impl Provider {
                 got.status.as_u16()
             )));
         }
-        let meta = discovery::parse(&self.cfg.issuer, &got.body)
+        let meta = discovery::parse(self.issuer.as_str(), &got.body)
             .map_err(|m| AuthenticatorError::Upstream(format!("provider {}: {m}", self.name())))?;
         if let Some(methods) = &meta.token_auth_methods {
-            let ours = match self.cfg.effective_client_auth() {
+            let ours = match self.client.auth {
                 ClientAuth::ClientSecretBasic => "client_secret_basic",
                 ClientAuth::ClientSecretPost => "client_secret_post",
                 ClientAuth::None => "none",

@@ -1,6 +1,7 @@
 //! The authenticator use cases: `sts/login` (redeem a code for the ID token's claims) and
 //! `sts/authorize` (start a session-mode login).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -9,7 +10,7 @@ use lakests_api::{
     AuthenticatorStsRequest, AuthorizeExchangeRequest, AuthorizeExchangeResponse, AuthorizeRequest,
     AuthorizeResponse,
 };
-use lakests_config::{AuthenticatorConfig, ClaimRequirement, PkceMode, ProviderConfig};
+use lakests_config::{AuthenticatorConfig, ClaimRequirement, PkceMode};
 use lakests_core::sts::{MAX_REDIRECT_URI_LEN, MAX_STATE_LEN};
 use lakests_core::{
     Authenticator, AuthenticatorError, Claims, Clock, Grant, Reason, Refusal, RequestContext,
@@ -23,7 +24,7 @@ use crate::OidcError;
 use crate::id_token::{self, Expectations, IdTokenError};
 use crate::metrics::{Metrics, Outcome};
 use crate::pkce;
-use crate::provider::{Cached, Env, Provider};
+use crate::provider::{Cached, Env, Provider, Provisioning};
 use crate::token::{self, Redemption};
 use lakests_http::outbound::{Outbound, OutboundOptions};
 
@@ -98,7 +99,7 @@ impl AuthenticatorService {
             .providers
             .iter()
             .map(|p| {
-                Provider::new(p.clone()).map_err(|message| OidcError::Config {
+                Provider::new(p).map_err(|message| OidcError::Config {
                     provider: p.name.clone(),
                     message,
                 })
@@ -134,17 +135,16 @@ impl AuthenticatorService {
         if let Some(p) = self
             .providers
             .iter()
-            .find(|p| p.cfg.redirect_uris.iter().any(|u| u == redirect_uri))
+            .find(|p| p.redirect_uris.iter().any(|u| u.as_str() == redirect_uri))
         {
             return Some(p);
         }
-        let key = ProviderConfig::loopback_key(redirect_uri)?;
+        let key = lakests_core::redirect::loopback_key(redirect_uri)?;
         self.providers.iter().find(|p| {
-            p.cfg.allow_loopback_any_port
-                && p.cfg
-                    .redirect_uris
+            p.allow_loopback_any_port
+                && p.redirect_uris
                     .iter()
-                    .any(|u| ProviderConfig::loopback_key(u).as_deref() == Some(key.as_str()))
+                    .any(|u| u.loopback_key().as_deref() == Some(key.as_str()))
         })
     }
 
@@ -210,7 +210,7 @@ impl AuthenticatorService {
     ) -> Result<AuthorizeResponse, AuthenticatorError> {
         let provider = self.select_or_reject(&req.redirect_uri)?;
         tracing::Span::current().record("provider", provider.name());
-        if provider.cfg.pkce != PkceMode::Session {
+        if provider.pkce != PkceMode::Session {
             return Err(AuthenticatorError::InvalidRequest(
                 "this redirect_uri's provider uses pkce: state; the client builds the authorization URL itself (code_verifier = state)".into(),
             ));
@@ -336,7 +336,7 @@ impl AuthenticatorService {
         tracing::Span::current().record("provider", provider.name());
 
         // Where the verifier comes from, and which nonce the ID token must carry.
-        let (verifier, nonce) = match provider.cfg.pkce {
+        let (verifier, nonce) = match provider.pkce {
             PkceMode::State => {
                 if !pkce::is_valid_verifier(&req.state) {
                     return bad("state is not a valid PKCE code verifier (43 to 128 characters of A-Z a-z 0-9 - . _ ~); this provider uses pkce: state".into());
@@ -382,7 +382,7 @@ impl AuthenticatorService {
         let tokens = token::redeem(
             &self.out,
             &self.metrics,
-            &provider.cfg,
+            provider,
             &cached.meta.token_endpoint,
             &Redemption {
                 code,
@@ -406,13 +406,13 @@ impl AuthenticatorService {
                 LoginRefusal::Upstream(e) => e,
             })?;
 
-        if provider.cfg.userinfo {
+        if provider.userinfo {
             self.merge_userinfo(provider, &cached, tokens.access_token.as_ref(), &mut claims)
                 .await?;
         }
 
         let mut flat = lakests_core::claims::flatten(&claims);
-        check_required(&provider.cfg, &flat)?;
+        check_required(&provider.required_claims, &flat)?;
         // The sub lakeFS looks users up by: namespaced per provider (see ProviderConfig).
         let sub = match flat.get("sub") {
             Some(s) if !s.is_empty() => s.clone(),
@@ -423,15 +423,15 @@ impl AuthenticatorService {
                 )));
             }
         };
-        let external_id = provider.cfg.external_id(&sub);
+        let external_id = provider.external_id(&sub);
         lakests_core::user::check_name("external id", &external_id).map_err(|e| {
             AuthenticatorError::Unauthorized(Refusal::new(
                 Reason::IdTokenInvalid,
                 format!("the identity cannot be used: {e}"),
             ))
         })?;
-        if provider.cfg.provision_users {
-            self.provision(&provider.cfg, &external_id, &flat).await?;
+        if let Some(rules) = &provider.provisioning {
+            self.provision(rules, &external_id, &flat).await?;
         }
         flat.insert("sub".into(), external_id);
         Ok(flat)
@@ -441,11 +441,11 @@ impl AuthenticatorService {
     /// (with `groups_claim`) memberships in line with the claims.
     async fn provision(
         &self,
-        cfg: &ProviderConfig,
+        rules: &Provisioning,
         external_id: &str,
         claims: &Claims,
     ) -> Result<(), AuthenticatorError> {
-        let groups = match &cfg.groups_claim {
+        let groups = match &rules.groups_claim {
             None => None,
             Some(claim) => {
                 let mut groups = claims
@@ -490,7 +490,7 @@ impl AuthenticatorService {
             )));
         }
         let username = claims
-            .get(&cfg.username_claim)
+            .get(&rules.username_claim)
             .filter(|v| !v.is_empty())
             .cloned()
             .ok_or_else(|| {
@@ -498,7 +498,7 @@ impl AuthenticatorService {
                     Reason::CannotProvision,
                     format!(
                         "cannot create a user: the ID token has no {:?} claim",
-                        cfg.username_claim
+                        rules.username_claim
                     ),
                 ))
             })?;
@@ -614,10 +614,10 @@ impl AuthenticatorService {
         id_token::validate_claims(
             &parsed.claims,
             &Expectations {
-                issuer: &provider.cfg.issuer,
-                client_id: &provider.cfg.client_id,
+                issuer: provider.issuer.as_str(),
+                client_id: provider.client.id.as_str(),
                 now: self.clock.now(),
-                skew: provider.cfg.clock_skew_seconds,
+                skew: provider.clock_skew_seconds,
                 nonce,
             },
         )?;
@@ -675,8 +675,11 @@ impl From<IdTokenError> for LoginRefusal {
 }
 
 /// Per-provider claim rules, on the flattened claims: exact value, or one of several.
-fn check_required(cfg: &ProviderConfig, claims: &Claims) -> Result<(), AuthenticatorError> {
-    for (name, rule) in &cfg.required_claims {
+fn check_required(
+    required: &BTreeMap<String, ClaimRequirement>,
+    claims: &Claims,
+) -> Result<(), AuthenticatorError> {
+    for (name, rule) in required {
         let value = claims.get(name);
         let ok = match rule {
             ClaimRequirement::Exact(want) => value == Some(want),
@@ -779,9 +782,9 @@ pub(crate) fn authorization_request(
     endpoint
         .query_pairs_mut()
         .append_pair("response_type", "code")
-        .append_pair("client_id", &provider.cfg.client_id)
+        .append_pair("client_id", provider.client.id.as_str())
         .append_pair("redirect_uri", redirect_uri)
-        .append_pair("scope", &provider.cfg.scopes.join(" "))
+        .append_pair("scope", &provider.scope)
         .append_pair("state", state)
         .append_pair("nonce", nonce)
         .append_pair("code_challenge", &pkce::s256_challenge(verifier))

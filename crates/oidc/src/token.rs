@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use lakests_config::{ClientAuth, ProviderConfig};
+use lakests_config::ClientAuth;
 use lakests_core::{AuthenticatorError, Reason, Refusal};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -12,7 +12,7 @@ use url::Url;
 use url::form_urlencoded::byte_serialize;
 
 use crate::metrics::{IdpCall, Metrics};
-use crate::provider::fetch_error;
+use crate::provider::{Provider, fetch_error};
 use lakests_http::outbound::Outbound;
 
 /// What the token endpoint returned that lakests uses. `Debug` shows no token.
@@ -54,7 +54,7 @@ pub(crate) struct Redemption<'a> {
 pub(crate) async fn redeem(
     out: &Outbound,
     metrics: &Metrics,
-    cfg: &ProviderConfig,
+    provider: &Provider,
     token_endpoint: &Url,
     r: &Redemption<'_>,
 ) -> Result<Tokens, AuthenticatorError> {
@@ -64,8 +64,13 @@ pub(crate) async fn redeem(
         ("redirect_uri", r.redirect_uri),
         ("code_verifier", r.code_verifier),
     ];
-    let auth = cfg.effective_client_auth();
-    let secret = cfg.client_secret.as_ref().map(|s| s.expose()).unwrap_or("");
+    let auth = provider.client.auth;
+    let secret = provider
+        .client
+        .secret
+        .as_ref()
+        .map(|s| s.expose())
+        .unwrap_or("");
     let mut req = out
         .client()
         .post(token_endpoint.clone())
@@ -73,7 +78,7 @@ pub(crate) async fn redeem(
     match auth {
         ClientAuth::ClientSecretBasic => {
             // RFC 6749 §2.3.1: both parts form-urlencoded before Basic encoding.
-            let user: String = byte_serialize(cfg.client_id.as_bytes()).collect();
+            let user: String = byte_serialize(provider.client.id.as_str().as_bytes()).collect();
             let pass: String = byte_serialize(secret.as_bytes()).collect();
             let basic = format!("Basic {}", STANDARD.encode(format!("{user}:{pass}")));
             let mut value = reqwest::header::HeaderValue::from_str(&basic).map_err(|_| {
@@ -83,10 +88,10 @@ pub(crate) async fn redeem(
             req = req.header(reqwest::header::AUTHORIZATION, value);
         }
         ClientAuth::ClientSecretPost => {
-            form.push(("client_id", &cfg.client_id));
+            form.push(("client_id", provider.client.id.as_str()));
             form.push(("client_secret", secret));
         }
-        ClientAuth::None => form.push(("client_id", &cfg.client_id)),
+        ClientAuth::None => form.push(("client_id", provider.client.id.as_str())),
     }
     metrics.idp_call(IdpCall::Token);
     let got = out
@@ -97,14 +102,14 @@ pub(crate) async fn redeem(
         let parsed: TokenResponse = serde_json::from_slice(&got.body).map_err(|_| {
             AuthenticatorError::Upstream(format!(
                 "provider {}: the token endpoint answered HTTP {} with a body that is not a token response",
-                cfg.name,
+                provider.name,
                 got.status.as_u16()
             ))
         })?;
         let id_token = parsed.id_token.filter(|t| !t.is_empty()).ok_or_else(|| {
             AuthenticatorError::Upstream(format!(
                 "provider {}: the token response has no id_token (is the openid scope granted?)",
-                cfg.name
+                provider.name
             ))
         })?;
         return Ok(Tokens {
@@ -122,25 +127,25 @@ pub(crate) async fn redeem(
         ))),
         Some(e @ ("invalid_client" | "unauthorized_client")) => {
             tracing::error!(
-                provider = %cfg.name,
+                provider = %provider.name,
                 error = e,
                 client_auth = ?auth,
                 "the identity provider refused our client: check client_id, client_secret and client_auth of this provider, and that the client may use the authorization_code grant"
             );
             Err(AuthenticatorError::Internal(format!(
                 "provider {}: the token endpoint refused our client ({e})",
-                cfg.name
+                provider.name
             )))
         }
         Some(other) => Err(AuthenticatorError::Upstream(format!(
             "provider {}: the token endpoint answered HTTP {} with error {:?}",
-            cfg.name,
+            provider.name,
             got.status.as_u16(),
             sanitize(other)
         ))),
         None => Err(AuthenticatorError::Upstream(format!(
             "provider {}: the token endpoint answered HTTP {}",
-            cfg.name,
+            provider.name,
             got.status.as_u16()
         ))),
     }

@@ -899,7 +899,7 @@ async fn callback_inner(
     };
     // RFC 9207: when the provider names itself, it must be the one the login went to.
     if let Some(iss) = q.get("iss")
-        && iss != provider.cfg.issuer
+        && iss != provider.issuer.as_str()
     {
         tracing::info!("web-UI callback refused: the iss parameter is another issuer");
         return refusal(
@@ -1049,7 +1049,7 @@ async fn logout(
         Ok(cached) => {
             if let Some(mut end) = cached.meta.end_session_endpoint.clone() {
                 end.query_pairs_mut()
-                    .append_pair("client_id", &provider.cfg.client_id)
+                    .append_pair("client_id", provider.client.id.as_str())
                     .append_pair("post_logout_redirect_uri", &back);
                 span.in_scope(|| {
                     tracing::info!(provider = %provider.name(), "web-UI logout, ending the provider's session")

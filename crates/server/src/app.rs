@@ -57,9 +57,14 @@ impl Application {
         clock: Arc<dyn Clock>,
         mut listeners: Listeners,
     ) -> anyhow::Result<Self> {
-        let store = lakests_store::open_cached(&config, clock.clone())
-            .await
-            .context("cannot open the database")?;
+        let store = lakests_store::open_cached(
+            &config.database,
+            &config.sqlite_path(),
+            &config.auth.cache,
+            clock.clone(),
+        )
+        .await
+        .context("cannot open the database")?;
         let mut roles = Vec::new();
 
         let mut idp_addr = None;

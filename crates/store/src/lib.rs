@@ -9,9 +9,10 @@ mod postgres;
 mod redact;
 mod sqlite;
 
+use std::path::Path;
 use std::sync::Arc;
 
-use lakests_config::{Config, DatabaseKind};
+use lakests_config::{Cache, Database, DatabaseKind, PostgresConfig};
 use lakests_core::cache::{CacheLimits, CachingStore, ChangeFeed};
 use lakests_core::clock::Clock;
 use lakests_core::store::{Store, StoreError};
@@ -22,15 +23,14 @@ pub use changes::SqliteChanges;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
-/// Opens the backend the configuration names (`database.type`): the SQLite file at
-/// [`Config::sqlite_path`] or the PostgreSQL server at `database.postgres.connection_string`.
-/// Migrations have run when this returns.
-pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    let db = &config.database;
+/// Opens the backend `database.type` names: the SQLite file at `sqlite_path` (the caller
+/// resolves it: [`lakests_config::Config::sqlite_path`]) or the PostgreSQL server at
+/// `database.postgres.connection_string`. Migrations have run when this returns. Takes the
+/// database settings only: configuration reaches the store through the wiring.
+pub async fn open(db: &Database, sqlite_path: &Path) -> Result<Arc<dyn Store>, StoreError> {
     match db.kind {
         DatabaseKind::Sqlite => {
-            let store =
-                SqliteStore::open(&config.sqlite_path(), db.sqlite.busy_timeout.get()).await?;
+            let store = SqliteStore::open(sqlite_path, db.sqlite.busy_timeout.get()).await?;
             Ok(Arc::new(store))
         }
         DatabaseKind::Postgres => {
@@ -55,36 +55,21 @@ pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
 /// the store is returned uncached (and a warning is logged): never a cache that could miss a
 /// change.
 pub async fn open_cached(
-    config: &Config,
+    db: &Database,
+    sqlite_path: &Path,
+    cache: &Cache,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    let cache = &config.auth.cache;
     let limits = CacheLimits {
         ttl_seconds: i64::try_from(cache.ttl.get().as_secs()).unwrap_or(i64::MAX),
         jitter_seconds: i64::try_from(cache.jitter.get().as_secs()).unwrap_or(0),
         capacity: cache.size,
     };
-    let db = &config.database;
-    let (store, feed): (Arc<dyn Store>, Option<Arc<dyn ChangeFeed>>) = match db.kind {
-        DatabaseKind::Sqlite => {
-            let path = config.sqlite_path();
-            let store = SqliteStore::open(&path, db.sqlite.busy_timeout.get()).await?;
-            let feed = if cache.enabled {
-                sqlite_feed(&path)
-            } else {
-                None
-            };
-            (Arc::new(store), feed)
-        }
-        DatabaseKind::Postgres => {
-            let store = open(config).await?;
-            let feed = if cache.enabled {
-                postgres_feed(config).await
-            } else {
-                None
-            };
-            (store, feed)
-        }
+    let store = open(db, sqlite_path).await?;
+    let feed = match (cache.enabled, db.kind) {
+        (false, _) => None,
+        (true, DatabaseKind::Sqlite) => sqlite_feed(sqlite_path),
+        (true, DatabaseKind::Postgres) => postgres_feed(&db.postgres).await,
     };
     Ok(match feed {
         Some(feed) => Arc::new(CachingStore::new(store, feed, clock, limits)),
@@ -109,8 +94,7 @@ fn sqlite_feed(_path: &std::path::Path) -> Option<Arc<dyn ChangeFeed>> {
     None
 }
 
-async fn postgres_feed(config: &Config) -> Option<Arc<dyn ChangeFeed>> {
-    let pg = &config.database.postgres;
+async fn postgres_feed(pg: &PostgresConfig) -> Option<Arc<dyn ChangeFeed>> {
     let url = pg.connection_string.as_ref()?;
     match PgChanges::connect(url.expose(), pg.connect_timeout.get()).await {
         Ok(feed) => Some(Arc::new(feed)),

@@ -92,7 +92,9 @@ async fn open_uses_the_sqlite_file_in_the_data_dir_by_default() {
         ..Config::default()
     };
     assert_eq!(config.database.kind, DatabaseKind::Sqlite);
-    let store = lakests_store::open(&config).await.expect("open");
+    let store = lakests_store::open(&config.database, &config.sqlite_path())
+        .await
+        .expect("open");
     store.create_user(&alice()).await.expect("create");
     drop(store);
     let path = dir.path().join("state").join("lakests.db");
@@ -117,7 +119,9 @@ async fn open_uses_the_configured_sqlite_path() {
         ..Config::default()
     };
     config.database.sqlite.path = Some(dir.path().join("custom.sqlite"));
-    let store = lakests_store::open(&config).await.expect("open");
+    let store = lakests_store::open(&config.database, &config.sqlite_path())
+        .await
+        .expect("open");
     store.ping().await.expect("ping");
     assert!(dir.path().join("custom.sqlite").is_file());
     assert!(!dir.path().join("unused").exists());
@@ -127,7 +131,7 @@ async fn open_uses_the_configured_sqlite_path() {
 async fn open_with_postgres_and_no_connection_string_is_a_backend_error() {
     let mut config = Config::default();
     config.database.kind = DatabaseKind::Postgres;
-    match lakests_store::open(&config).await {
+    match lakests_store::open(&config.database, &config.sqlite_path()).await {
         Err(StoreError::Backend(e)) => assert!(e.to_string().contains("connection_string"), "{e}"),
         Err(e) => panic!("expected a backend error, got {e:?}"),
         Ok(_) => panic!("opened postgres without a URL"),
@@ -150,7 +154,9 @@ async fn open_with_postgres_connects_to_the_configured_database() {
     config.database.kind = DatabaseKind::Postgres;
     config.database.postgres.connection_string = Some(Secret::new(url.clone()));
     let opened = async move {
-        let store = lakests_store::open(&config).await.expect("open postgres");
+        let store = lakests_store::open(&config.database, &config.sqlite_path())
+            .await
+            .expect("open postgres");
         store.create_user(&alice()).await.expect("create");
         drop(store);
         // Written to PostgreSQL, not to a SQLite file.
