@@ -73,7 +73,7 @@ fn id_token_validation(c: &mut Criterion) {
         let mut jwk = Jwk::from_encoding_key(&enc, alg).expect("jwk");
         jwk.common.key_id = Some("k1".into());
         let jwks = serde_json::to_vec(&json!({"keys": [jwk]})).expect("jwks");
-        let validator = lakests_oidc::bench_support::CachedValidator::new(
+        let validator = lakests_authenticator::bench_support::CachedValidator::new(
             &jwks,
             &["RS256", "ES256"],
             issuer,

@@ -539,8 +539,8 @@ fn ui_config_keys(cfg: &Config) -> String {
         return "    # web-UI single sign-on: set authenticator.ui_sso (docs/lakefs-ui-sso.md) to get\n    # fallback_login_url, logout_url and login_cookie_names here\n".into();
     };
     let base = public.trim_end_matches('/');
-    let login = format!("{base}{}", lakests_oidc::LOGIN_PATH);
-    let logout = format!("{base}{}", lakests_oidc::LOGOUT_PATH);
+    let login = format!("{base}{}", lakests_authenticator::LOGIN_PATH);
+    let logout = format!("{base}{}", lakests_authenticator::LOGOUT_PATH);
     format!(
         "    # web-UI single sign-on through lakests (docs/lakefs-ui-sso.md). lakeFS v1.84's UI\n\
          \x20   # ignores login_url (set for older UIs); its login form's fallback button is the way in.\n\

@@ -1,5 +1,5 @@
 //! The authenticator port: whatever redeems `{code, state, redirect_uri}` for ID-token claims.
-//! In-process it is the OpenID Connect relying party of `lakests-oidc`; across the network it is
+//! In-process it is the OpenID Connect relying party of `lakests-authenticator`; across the network it is
 //! a client of lakeFS's authentication API (`POST {endpoint}/sts/login`).
 
 use async_trait::async_trait;

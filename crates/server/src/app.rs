@@ -126,10 +126,10 @@ impl Application {
         }
 
         let mut authenticator_addr = None;
-        let mut in_process: Option<Arc<lakests_oidc::AuthenticatorService>> = None;
+        let mut in_process: Option<Arc<lakests_authenticator::AuthenticatorService>> = None;
         if config.authenticator_enabled() {
             let service = Arc::new(
-                lakests_oidc::AuthenticatorService::new(
+                lakests_authenticator::AuthenticatorService::new(
                     &config.authenticator,
                     store.clone(),
                     clock.clone(),
@@ -144,17 +144,17 @@ impl Application {
             .await?;
             authenticator_addr = Some(listener.local_addr()?);
             let discovery = login_discovery(&config);
-            let mut routes = lakests_oidc::routes(service.clone(), discovery);
+            let mut routes = lakests_authenticator::routes(service.clone(), discovery);
             if let Some(state) = shared_authz.take() {
                 authorization_addr = authenticator_addr;
                 routes = routes.merge(lakests_authz::routes(state, false));
             }
             // Single sign-on in the lakeFS web UI, on the same listener (one ingress path).
             if config.authenticator.ui_sso.enabled {
-                let ui = lakests_oidc::UiSso::new(&config, service.clone())
+                let ui = lakests_authenticator::UiSso::new(&config, service.clone())
                     .map_err(|e| anyhow::anyhow!("cannot start the web-UI login: {e}"))?;
                 tracing::info!(callback = ui.callback_uri(), "web-UI login on");
-                routes = routes.merge(lakests_oidc::ui_routes(Arc::new(ui)));
+                routes = routes.merge(lakests_authenticator::ui_routes(Arc::new(ui)));
             }
             let router = lakests_http::with_common_layers(routes);
             roles.push(Role {

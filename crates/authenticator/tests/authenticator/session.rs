@@ -319,13 +319,13 @@ async fn sessions_are_shared_through_the_store_by_every_replica() {
         PkceMode::Session,
     )]);
     let clock = ManualClock::new(T0);
-    let one = lakests_oidc::AuthenticatorService::new(
+    let one = lakests_authenticator::AuthenticatorService::new(
         &cfg,
         open().await,
         std::sync::Arc::new(clock.clone()),
     )
     .unwrap();
-    let two = lakests_oidc::AuthenticatorService::new(
+    let two = lakests_authenticator::AuthenticatorService::new(
         &cfg,
         open().await,
         std::sync::Arc::new(clock.clone()),

@@ -362,8 +362,9 @@ async fn a_ca_file_without_certificates_is_refused_at_construction() {
             PkceMode::State,
         )]);
         cfg.ca_file = Some(file.clone());
-        let err = lakests_oidc::AuthenticatorService::new(&cfg, store.clone(), clock.clone())
-            .unwrap_err();
+        let err =
+            lakests_authenticator::AuthenticatorService::new(&cfg, store.clone(), clock.clone())
+                .unwrap_err();
         assert!(err.to_string().contains("ca_file"), "{err}");
     }
 }

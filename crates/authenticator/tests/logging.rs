@@ -46,7 +46,7 @@ async fn every_log_line_carries_the_request_id_and_no_secret() {
         .with_writer(buffer.clone())
         .with_ansi(false)
         .with_max_level(tracing::Level::TRACE)
-        .with_env_filter("lakests=trace,lakests_oidc=trace,lakests_http=trace")
+        .with_env_filter("lakests=trace,lakests_authenticator=trace,lakests_http=trace")
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 

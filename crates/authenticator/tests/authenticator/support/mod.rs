@@ -25,11 +25,11 @@ use axum::routing::{get, post};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey};
+use lakests_authenticator::AuthenticatorService;
 use lakests_config::{
     AuthenticatorConfig, ClientAuth, Duration as CfgDuration, PkceMode, ProviderConfig, Secret,
 };
 use lakests_core::{Clock, ManualClock, Store};
-use lakests_oidc::AuthenticatorService;
 use serde_json::{Value, json};
 
 /// The manual clock's starting time.
@@ -512,7 +512,7 @@ impl Authn {
             Arc::new(AuthenticatorService::new(&config, store.clone(), clock_dyn).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let router = lakests_oidc::router(service.clone());
+        let router = lakests_authenticator::router(service.clone());
         let task = tokio::spawn(async move {
             let _ = lakests_http::serve(listener, router, std::future::pending()).await;
         });
