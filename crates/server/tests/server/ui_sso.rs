@@ -14,7 +14,7 @@
 //! rate limit and the bound on logins in flight are exercised here too.
 
 #[allow(dead_code)]
-#[path = "../../authenticator/tests/authenticator/support/node.rs"]
+#[path = "../../../authenticator/tests/authenticator/support/node.rs"]
 mod node;
 
 use std::collections::BTreeMap;

@@ -1,14 +1,12 @@
 //! Issue 12: each finding of the security review reproduced against the real STS server (real
 //! HTTP, real SQLite, a stand-in authenticator over HTTP), now without harm.
 
-mod support;
-
 use std::time::Duration;
 
+use crate::support::*;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lakests_core::{LoginAudit, LoginOutcome, UserRecord};
 use serde_json::{Value, json};
-use support::*;
 
 async fn add_user_now(app: &TestApp, username: &str, external_id: &str) {
     app.store

@@ -2,12 +2,10 @@
 //! idle connections and stalled requests, and sheds connections over its caps with a 503
 //! instead of running out of file descriptors. Real server, raw TCP clients.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

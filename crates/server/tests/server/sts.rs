@@ -1,14 +1,12 @@
 //! Black-box tests of the STS server role (WIRE.md §1, §2, §4, §7): the real server, a real
 //! SQLite file, and a stand-in authenticator over real HTTP.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lakests_core::{Clock, LoginOutcome, Store};
 use serde_json::{Value, json};
-use support::*;
 
 fn decode_lakefs(token: &str, secret: &str) -> Value {
     let mut v = Validation::new(Algorithm::HS256);

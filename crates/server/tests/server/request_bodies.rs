@@ -3,13 +3,11 @@
 //! `sts/authorize/exchange` or as a bearer token, the answer is a 4xx with a `{"message"}` body
 //! (never a 5xx, never a dropped connection), within a bounded time.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use support::*;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -2,13 +2,11 @@
 //! code, the state or the minted token. A test binary of its own: the capturing subscriber is
 //! this thread's default, so everything runs on a current-thread runtime.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use serde_json::{Value, json};
-use support::*;
 
 #[derive(Clone, Default)]
 struct Buffer(Arc<Mutex<Vec<u8>>>);
@@ -100,10 +98,12 @@ async fn every_log_line_of_a_login_carries_the_request_id_and_no_secret() {
             );
         }
     }
+    // The refusal's line is keyed on its stable reason code, as its audit record is.
     for needle in [
         "sts login succeeded",
         "request finished",
-        "the authenticator failed",
+        r#""reason":"no_user_mapped""#,
+        "sts login failed",
     ] {
         assert!(text.contains(needle), "{needle:?} was not logged:\n{text}");
     }

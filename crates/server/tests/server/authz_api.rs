@@ -1301,10 +1301,10 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $seq() {
-                    let s = crate::Service::start(crate::Backend::Sqlite, stringify!($seq))
+                    let s = crate::authz_api::Service::start(crate::authz_api::Backend::Sqlite, stringify!($seq))
                         .await
                         .expect("sqlite always runs");
-                    crate::sequences::$seq(&s).await;
+                    crate::authz_api::sequences::$seq(&s).await;
                     s.stop().await;
                 }
             )+
@@ -1313,10 +1313,10 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $seq() {
-                    let Some(s) = crate::Service::start(crate::Backend::Postgres, stringify!($seq)).await else {
+                    let Some(s) = crate::authz_api::Service::start(crate::authz_api::Backend::Postgres, stringify!($seq)).await else {
                         return;
                     };
-                    crate::sequences::$seq(&s).await;
+                    crate::authz_api::sequences::$seq(&s).await;
                     s.stop().await;
                 }
             )+
