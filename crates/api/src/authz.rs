@@ -162,6 +162,23 @@ pub struct Policy {
     pub acl: Option<String>,
 }
 
+/// `Policy` as lakests answers it: `statement` is the stored JSON passed through as it is
+/// (lakests wrote it with serde_json after validating it), not parsed and serialized again on
+/// every read: the effective policies are on lakeFS's request path.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyAnswer {
+    /// Unique name.
+    pub name: String,
+    /// Unix seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_date: Option<i64>,
+    /// The statements, lakeFS's format, as stored.
+    pub statement: Box<serde_json::value::RawValue>,
+    /// The simplified-RBAC ACL, `""` for ordinary policies.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acl: Option<String>,
+}
+
 /// `Credentials`: an access key without its secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use lakests_api::authz::{
     ClaimTokenId, Credentials, CredentialsWithSecret, ExternalPrincipal, Group, GroupCreation,
-    List, Pagination, Policy, User, UserCreation,
+    List, Pagination, Policy, PolicyAnswer, User, UserCreation,
 };
 use lakests_core::Clock;
 use lakests_core::directory::{
@@ -14,6 +14,7 @@ use lakests_core::directory::{
     UserFilter,
 };
 use lakests_core::store::{Store, StoreError, UserRecord};
+use serde_json::value::RawValue;
 
 use crate::keys;
 use crate::policy;
@@ -153,10 +154,10 @@ fn group_wire(g: GroupRecord) -> Group {
     }
 }
 
-fn policy_wire(p: PolicyRecord) -> Result<Policy> {
-    let statement = serde_json::from_str(&p.statement)
+fn policy_wire(p: PolicyRecord) -> Result<PolicyAnswer> {
+    let statement = RawValue::from_string(p.statement)
         .map_err(|_| AuthzError::Internal(format!("stored policy {:?} is not JSON", p.name)))?;
-    Ok(Policy {
+    Ok(PolicyAnswer {
         name: p.name,
         creation_date: Some(p.created_at),
         statement,
@@ -434,14 +435,14 @@ impl AuthzService {
     }
 
     /// WritePolicy (create): 409 when the name is taken.
-    pub async fn create_policy(&self, req: Policy) -> Result<Policy> {
+    pub async fn create_policy(&self, req: Policy) -> Result<PolicyAnswer> {
         let record = self.policy_record(req)?;
         self.store.create_policy(&record).await?;
         policy_wire(record)
     }
 
     /// WritePolicy (update): 404 for an unknown policy; the body's name must be the path's.
-    pub async fn update_policy(&self, name_in_path: &str, req: Policy) -> Result<Policy> {
+    pub async fn update_policy(&self, name_in_path: &str, req: Policy) -> Result<PolicyAnswer> {
         if req.name != name_in_path {
             return Err(AuthzError::Invalid(
                 "the policy name in the body differs from the one in the path".into(),
@@ -455,7 +456,7 @@ impl AuthzService {
     }
 
     /// GetPolicy.
-    pub async fn get_policy(&self, name: &str) -> Result<Policy> {
+    pub async fn get_policy(&self, name: &str) -> Result<PolicyAnswer> {
         policy_wire(self.require_policy(name).await?)
     }
 
@@ -468,7 +469,7 @@ impl AuthzService {
         }
     }
 
-    fn policy_list(items: Vec<PolicyRecord>, amount: u32) -> Result<List<Policy>> {
+    fn policy_list(items: Vec<PolicyRecord>, amount: u32) -> Result<List<PolicyAnswer>> {
         let list = paginate(items, amount, |p| p.name.clone(), policy_wire);
         let results = list.results.into_iter().collect::<Result<Vec<_>>>()?;
         Ok(List {
@@ -478,7 +479,7 @@ impl AuthzService {
     }
 
     /// ListPolicies.
-    pub async fn list_policies(&self, page: &PageQuery) -> Result<List<Policy>> {
+    pub async fn list_policies(&self, page: &PageQuery) -> Result<List<PolicyAnswer>> {
         let (p, amount) = page.parse()?;
         Self::policy_list(self.store.list_policies(&p).await?, amount)
     }
@@ -506,7 +507,7 @@ impl AuthzService {
         username: &str,
         page: &PageQuery,
         effective: bool,
-    ) -> Result<List<Policy>> {
+    ) -> Result<List<PolicyAnswer>> {
         let (p, amount) = page.parse()?;
         let items = if effective {
             self.store.list_effective_policies(username, &p).await?
@@ -540,7 +541,11 @@ impl AuthzService {
     }
 
     /// ListGroupPolicies.
-    pub async fn list_group_policies(&self, group: &str, page: &PageQuery) -> Result<List<Policy>> {
+    pub async fn list_group_policies(
+        &self,
+        group: &str,
+        page: &PageQuery,
+    ) -> Result<List<PolicyAnswer>> {
         let (p, amount) = page.parse()?;
         self.require_group(group).await?;
         Self::policy_list(self.store.list_group_policies(group, &p).await?, amount)

@@ -92,6 +92,9 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("soak") {
         return soak_main();
     }
+    if std::env::args().nth(1).as_deref() == Some("authz") {
+        return authz_main();
+    }
     let results = std::env::args()
         .nth(1)
         .map(PathBuf::from)
@@ -101,6 +104,68 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(run(results))
+}
+
+/// `lakests-bench authz [sqlite|postgres]`: section 7 alone, printed and not written anywhere: for
+/// working on the authorization API's hot reads (the full suite is the record).
+fn authz_main() -> anyhow::Result<()> {
+    let store = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "sqlite".to_owned());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let ctx = Ctx::new(PathBuf::new())?;
+        let bare = ctx.spawn_bare().await?;
+        let (bare_here, results) = authz_hot_path(&ctx, &store, &bare.1).await?;
+        println!("bare axum: {:.0} requests/s", bare_here.rps);
+        for (call, w) in results {
+            println!(
+                "{call}: {:.0} requests/s, p99 {:.2} ms, {:.2}x",
+                w.rps,
+                w.p99_ms,
+                w.rps / bare_here.rps
+            );
+        }
+        Ok(())
+    })
+}
+
+impl Ctx {
+    /// The context of a partial run: release binaries of `target/release`, output under
+    /// `bench/out`; `python` only where the Python authenticator runs.
+    fn new(python: PathBuf) -> anyhow::Result<Ctx> {
+        let root = std::env::current_dir()?;
+        let out = root.join("bench/out");
+        std::fs::create_dir_all(&out)?;
+        let release = root.join("target/release");
+        let ctx = Ctx {
+            lakests: release.join("lakests"),
+            bare: release.join("bare-axum"),
+            python,
+            root,
+            out,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(256)
+                .build()?,
+            clk_tck: clk_tck()?,
+        };
+        if !ctx.lakests.exists() {
+            bail!(
+                "{} is missing: build it with ./bench/run.sh",
+                ctx.lakests.display()
+            );
+        }
+        if Command::new("wrk").arg("--version").output().is_err() {
+            bail!("wrk is missing: apt-get install -y wrk");
+        }
+        Ok(ctx)
+    }
 }
 
 /// `lakests-bench soak [RESULTS_PATH]`: the soak alone, its section written into the results.
@@ -114,34 +179,8 @@ fn soak_main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let root = std::env::current_dir()?;
-        let out = root.join("bench/out");
-        std::fs::create_dir_all(&out)?;
-        let release = root.join("target/release");
-        let ctx = Ctx {
-            lakests: release.join("lakests"),
-            bare: release.join("bare-axum"),
-            // The soak runs no Python authenticator.
-            python: PathBuf::new(),
-            root,
-            out,
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(30))
-                .pool_max_idle_per_host(256)
-                .build()?,
-            clk_tck: clk_tck()?,
-        };
-        if !ctx.lakests.exists() {
-            bail!(
-                "{} is missing: run ./bench/run.sh soak",
-                ctx.lakests.display()
-            );
-        }
-        if Command::new("wrk").arg("--version").output().is_err() {
-            bail!("wrk is missing: apt-get install -y wrk");
-        }
+        // The soak runs no Python authenticator.
+        let ctx = Ctx::new(PathBuf::new())?;
         soak::run(&ctx, &results).await
     })
 }
@@ -1308,6 +1347,7 @@ async fn authz_hot_path(
     bare: &str,
 ) -> anyhow::Result<(Wrk, Vec<(&'static str, Wrk)>)> {
     let dir = ctx.out.join(format!("authz-{store}"));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
     let port = free_port()?;
     let mut cfg = json!({

@@ -441,7 +441,9 @@ pub async fn run_policies(cmd: PoliciesCommand) -> anyhow::Result<ExitCode> {
                 println!("policy:    {}", p.name);
                 println!(
                     "statement: {}",
-                    serde_json::to_string_pretty(&p.statement).unwrap_or_default()
+                    serde_json::from_str::<serde_json::Value>(p.statement.get())
+                        .and_then(|v| serde_json::to_string_pretty(&v))
+                        .unwrap_or_else(|_| p.statement.get().to_owned())
                 );
             })
         }
