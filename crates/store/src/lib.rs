@@ -8,6 +8,7 @@ mod directory;
 mod postgres;
 mod redact;
 mod sqlite;
+mod store_impl;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -3,18 +3,13 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use lakests_core::directory::{Directory, DirectoryUser};
-use lakests_core::store::{Grant, LoginAudit, RemovedIdentity, Store, StoreError, UserRecord};
+use lakests_core::directory::Directory;
+use lakests_core::store::{LoginAudit, StoreError, UserRecord};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use url::Url;
 
-use crate::common::{
-    AuditRow, GrantRow, UserRow, audit_from_row, backend_msg, external_id_exists, fold_one_user,
-    fold_users, grant_exists, is_unique_violation, live_grant, removed_identity_from_row,
-    user_exists,
-};
+use crate::common::{backend_msg, external_id_exists, user_exists};
 use crate::redact::{Redactor, chain};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -174,122 +169,11 @@ fn humanize(d: Duration) -> String {
     }
 }
 
-#[async_trait]
-impl Store for PostgresStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.backend(e))?;
-        Ok(())
-    }
-
-    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        self.create_directory_user(&DirectoryUser {
-            user: user.clone(),
-            source: None,
-        })
-        .await
-    }
-
-    async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT u.username, u.external_id, u.email, u.friendly_name, u.created_at, g.group_name \
-             FROM users u LEFT JOIN user_groups g ON g.username = u.username \
-             WHERE u.username = $1",
-        )
-        .bind(username)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(fold_one_user(rows))
-    }
-
-    async fn find_user_by_external_id(
+crate::store_impl::store_impl!(PostgresStore, greatest = "GREATEST", {
+    async fn append_audit(
         &self,
-        external_id: &str,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT u.username, u.external_id, u.email, u.friendly_name, u.created_at, g.group_name \
-             FROM users u LEFT JOIN user_groups g ON g.username = u.username \
-             WHERE u.external_id = $1",
-        )
-        .bind(external_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(fold_one_user(rows))
-    }
-
-    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT u.username, u.external_id, u.email, u.friendly_name, u.created_at, g.group_name \
-             FROM users u LEFT JOIN user_groups g ON g.username = u.username",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(fold_users(rows))
-    }
-
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        // user_groups rows go with it: ON DELETE CASCADE.
-        let done = sqlx::query("DELETE FROM users WHERE username = $1")
-            .bind(username)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.backend(e))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn set_friendly_name(
-        &self,
-        username: &str,
-        friendly_name: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE users SET friendly_name = $1 WHERE username = $2")
-            .bind(friendly_name)
-            .bind(username)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.backend(e))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn removed_identity(
-        &self,
-        external_id: &str,
-    ) -> Result<Option<RemovedIdentity>, StoreError> {
-        let row: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT external_id, username, removed_at FROM removed_identities WHERE external_id = $1",
-        )
-        .bind(external_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(row.map(removed_identity_from_row))
-    }
-
-    async fn list_removed_identities(&self) -> Result<Vec<RemovedIdentity>, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT external_id, username, removed_at FROM removed_identities ORDER BY external_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(rows.into_iter().map(removed_identity_from_row).collect())
-    }
-
-    async fn readmit_identity(&self, external_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM removed_identities WHERE external_id = $1")
-            .bind(external_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.backend(e))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError> {
+        record: &lakests_core::store::LoginAudit,
+    ) -> Result<(), lakests_core::store::StoreError> {
         let (reply, committed) = tokio::sync::oneshot::channel();
         self.audit
             .jobs
@@ -302,124 +186,7 @@ impl Store for PostgresStore {
             Err(_) => Err(backend_msg("the audit writer has stopped")),
         }
     }
-
-    async fn list_audit(&self, limit: u32) -> Result<Vec<LoginAudit>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT at, outcome, reason, external_id, username, client_addr, request_id \
-             FROM login_audit ORDER BY id DESC LIMIT $1",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        rows.into_iter().map(audit_from_row).collect()
-    }
-
-    async fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO grants (kind, key, payload, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(&grant.kind)
-            .bind(&grant.key)
-            .bind(&grant.payload)
-            .bind(grant.expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    grant_exists(&grant.kind)
-                } else {
-                    self.backend(e)
-                }
-            })?;
-        Ok(())
-    }
-
-    async fn take_grant(
-        &self,
-        kind: &str,
-        key: &str,
-        now: i64,
-    ) -> Result<Option<Grant>, StoreError> {
-        // One statement deletes and returns; a concurrent taker blocks on the row lock and then
-        // finds the row gone, so only one caller (on any replica) gets it.
-        let row: Option<GrantRow> = sqlx::query_as(
-            "DELETE FROM grants WHERE kind = $1 AND key = $2 RETURNING kind, key, payload, expires_at",
-        )
-        .bind(kind)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(live_grant(row, now))
-    }
-
-    async fn purge_expired_grants(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM grants WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.backend(e))?;
-        Ok(done.rows_affected())
-    }
-
-    async fn purge_audit_before(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM login_audit WHERE at < $1")
-            .bind(before)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| self.backend(e))?;
-        Ok(done.rows_affected())
-    }
-
-    async fn revoke_user_tokens(
-        &self,
-        username: &str,
-        issued_up_to: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO revoked_users (username, revoked_up_to) VALUES ($1, $2) \
-             ON CONFLICT (username) DO UPDATE SET revoked_up_to = \
-             GREATEST(revoked_users.revoked_up_to, EXCLUDED.revoked_up_to)",
-        )
-        .bind(username)
-        .bind(issued_up_to)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(())
-    }
-
-    async fn revoke_token(&self, jti: &str, revoked_at: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO revoked_tokens (jti, revoked_at) VALUES ($1, $2) \
-             ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(jti)
-        .bind(revoked_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn is_token_revoked(
-        &self,
-        username: &str,
-        jti: &str,
-        issued_at: i64,
-    ) -> Result<bool, StoreError> {
-        let revoked: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1) \
-             OR EXISTS (SELECT 1 FROM revoked_users WHERE username = $2 AND revoked_up_to >= $3)",
-        )
-        .bind(jti)
-        .bind(username)
-        .bind(issued_at)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| self.backend(e))?;
-        Ok(revoked)
-    }
-}
+});
 
 #[cfg(test)]
 mod tests {

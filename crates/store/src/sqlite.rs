@@ -4,19 +4,14 @@
 use std::path::Path;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use lakests_core::directory::{Directory, DirectoryUser};
-use lakests_core::store::{Grant, LoginAudit, RemovedIdentity, Store, StoreError, UserRecord};
+use lakests_core::directory::Directory;
+use lakests_core::store::{StoreError, UserRecord};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::common::{
-    AuditRow, GrantRow, UserRow, audit_from_row, backend, backend_msg, external_id_exists,
-    fold_one_user, fold_users, grant_exists, is_unique_violation, live_grant,
-    removed_identity_from_row, user_exists,
-};
+use crate::common::{backend, backend_msg, external_id_exists, user_exists};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -113,125 +108,14 @@ fn user_conflict(error: sqlx::Error, user: &UserRecord) -> StoreError {
     }
 }
 
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        self.create_directory_user(&DirectoryUser {
-            user: user.clone(),
-            source: None,
-        })
-        .await
-    }
-
-    async fn get_user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT u.username, u.external_id, u.email, u.friendly_name, u.created_at, g.group_name \
-             FROM users u LEFT JOIN user_groups g ON g.username = u.username \
-             WHERE u.username = ?",
-        )
-        .bind(username)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(fold_one_user(rows))
-    }
-
-    async fn find_user_by_external_id(
+crate::store_impl::store_impl!(SqliteStore, greatest = "MAX", {
+    async fn append_audit(
         &self,
-        external_id: &str,
-    ) -> Result<Option<UserRecord>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT u.username, u.external_id, u.email, u.friendly_name, u.created_at, g.group_name \
-             FROM users u LEFT JOIN user_groups g ON g.username = u.username \
-             WHERE u.external_id = ?",
-        )
-        .bind(external_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(fold_one_user(rows))
-    }
-
-    async fn list_users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let rows: Vec<UserRow> = sqlx::query_as(
-            "SELECT u.username, u.external_id, u.email, u.friendly_name, u.created_at, g.group_name \
-             FROM users u LEFT JOIN user_groups g ON g.username = u.username",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(fold_users(rows))
-    }
-
-    async fn delete_user(&self, username: &str) -> Result<bool, StoreError> {
-        // user_groups rows go with it: ON DELETE CASCADE, foreign keys are on.
-        let done = sqlx::query("DELETE FROM users WHERE username = ?")
-            .bind(username)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn set_friendly_name(
-        &self,
-        username: &str,
-        friendly_name: Option<&str>,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE users SET friendly_name = ? WHERE username = ?")
-            .bind(friendly_name)
-            .bind(username)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn removed_identity(
-        &self,
-        external_id: &str,
-    ) -> Result<Option<RemovedIdentity>, StoreError> {
-        let row: Option<(String, String, i64)> = sqlx::query_as(
-            "SELECT external_id, username, removed_at FROM removed_identities WHERE external_id = $1",
-        )
-        .bind(external_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(row.map(removed_identity_from_row))
-    }
-
-    async fn list_removed_identities(&self) -> Result<Vec<RemovedIdentity>, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(
-            "SELECT external_id, username, removed_at FROM removed_identities ORDER BY external_id",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(rows.into_iter().map(removed_identity_from_row).collect())
-    }
-
-    async fn readmit_identity(&self, external_id: &str) -> Result<bool, StoreError> {
-        let done = sqlx::query("DELETE FROM removed_identities WHERE external_id = $1")
-            .bind(external_id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError> {
+        record: &lakests_core::store::LoginAudit,
+    ) -> Result<(), lakests_core::store::StoreError> {
         sqlx::query(
             "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(record.at)
         .bind(record.outcome.as_str())
@@ -242,123 +126,7 @@ impl Store for SqliteStore {
         .bind(&record.request_id)
         .execute(&self.pool)
         .await
-        .map_err(backend)?;
+        .map_err(|e| self.db(e))?;
         Ok(())
     }
-
-    async fn list_audit(&self, limit: u32) -> Result<Vec<LoginAudit>, StoreError> {
-        let rows: Vec<AuditRow> = sqlx::query_as(
-            "SELECT at, outcome, reason, external_id, username, client_addr, request_id \
-             FROM login_audit ORDER BY id DESC LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(backend)?;
-        rows.into_iter().map(audit_from_row).collect()
-    }
-
-    async fn put_grant(&self, grant: &Grant) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO grants (kind, key, payload, expires_at) VALUES (?, ?, ?, ?)")
-            .bind(&grant.kind)
-            .bind(&grant.key)
-            .bind(&grant.payload)
-            .bind(grant.expires_at)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    grant_exists(&grant.kind)
-                } else {
-                    backend(e)
-                }
-            })?;
-        Ok(())
-    }
-
-    async fn take_grant(
-        &self,
-        kind: &str,
-        key: &str,
-        now: i64,
-    ) -> Result<Option<Grant>, StoreError> {
-        // One statement deletes and returns: of concurrent takers only one sees the row.
-        let row: Option<GrantRow> = sqlx::query_as(
-            "DELETE FROM grants WHERE kind = ? AND key = ? RETURNING kind, key, payload, expires_at",
-        )
-        .bind(kind)
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(live_grant(row, now))
-    }
-
-    async fn purge_expired_grants(&self, now: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM grants WHERE expires_at <= ?")
-            .bind(now)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn purge_audit_before(&self, before: i64) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM login_audit WHERE at < ?")
-            .bind(before)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
-        Ok(done.rows_affected())
-    }
-
-    async fn revoke_user_tokens(
-        &self,
-        username: &str,
-        issued_up_to: i64,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO revoked_users (username, revoked_up_to) VALUES (?, ?) \
-             ON CONFLICT (username) DO UPDATE SET revoked_up_to = \
-             MAX(revoked_users.revoked_up_to, excluded.revoked_up_to)",
-        )
-        .bind(username)
-        .bind(issued_up_to)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
-    }
-
-    async fn revoke_token(&self, jti: &str, revoked_at: i64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO revoked_tokens (jti, revoked_at) VALUES (?, ?) \
-             ON CONFLICT (jti) DO NOTHING",
-        )
-        .bind(jti)
-        .bind(revoked_at)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    async fn is_token_revoked(
-        &self,
-        username: &str,
-        jti: &str,
-        issued_at: i64,
-    ) -> Result<bool, StoreError> {
-        let revoked: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = ?) \
-             OR EXISTS (SELECT 1 FROM revoked_users WHERE username = ? AND revoked_up_to >= ?)",
-        )
-        .bind(jti)
-        .bind(username)
-        .bind(issued_at)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(revoked)
-    }
-}
+});
