@@ -394,17 +394,7 @@ impl AuthenticatorService {
 
         let mut claims = self
             .validate_id_token(provider, cached.clone(), &tokens.id_token, nonce)
-            .await
-            .map_err(|e| match e {
-                LoginRefusal::Token(e) => {
-                    tracing::info!(reason = %e, "ID token refused");
-                    AuthenticatorError::Unauthorized(Refusal::new(
-                        Reason::IdTokenInvalid,
-                        e.to_string(),
-                    ))
-                }
-                LoginRefusal::Upstream(e) => e,
-            })?;
+            .await?;
 
         if provider.userinfo {
             self.merge_userinfo(provider, &cached, tokens.access_token.as_ref(), &mut claims)
@@ -597,15 +587,14 @@ impl AuthenticatorService {
         cached: Arc<Cached>,
         id_token: &str,
         nonce: Option<&str>,
-    ) -> Result<Map<String, Value>, LoginRefusal> {
+    ) -> Result<Map<String, Value>, AuthenticatorError> {
         let parsed = id_token::parse(id_token)?;
         match parsed.verify_signature(&cached.keys, &cached.meta.algs) {
             Ok(()) => {}
             Err(IdTokenError::UnknownKey) => {
                 let newer = provider
                     .refetch_keys(&cached, &self.env())
-                    .await
-                    .map_err(LoginRefusal::Upstream)?
+                    .await?
                     .ok_or(IdTokenError::UnknownKey)?;
                 parsed.verify_signature(&newer.keys, &newer.meta.algs)?;
             }
@@ -661,16 +650,12 @@ impl AuthenticatorService {
     }
 }
 
-/// Why validation stopped: the token itself, or a failed JWKS refetch.
-#[derive(Debug)]
-enum LoginRefusal {
-    Token(IdTokenError),
-    Upstream(AuthenticatorError),
-}
-
-impl From<IdTokenError> for LoginRefusal {
+/// An ID token that fails validation refuses the login (401, `id_token_invalid`) with the
+/// rule it broke.
+impl From<IdTokenError> for AuthenticatorError {
     fn from(e: IdTokenError) -> Self {
-        LoginRefusal::Token(e)
+        tracing::info!(reason = %e, "ID token refused");
+        AuthenticatorError::Unauthorized(Refusal::new(Reason::IdTokenInvalid, e.to_string()))
     }
 }
 
