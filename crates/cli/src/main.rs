@@ -151,7 +151,13 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => {
             let config = args.load()?;
             lakests_server::telemetry::init(&config.logging)?;
-            let app = lakests_server::Application::build(config).await?;
+            let listeners = lakests_server::activation::listeners_from_env()?;
+            let app = lakests_server::Application::build_with_listeners(
+                config,
+                std::sync::Arc::new(lakests_core::SystemClock),
+                listeners,
+            )
+            .await?;
             app.run_until(lakests_http::shutdown_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }

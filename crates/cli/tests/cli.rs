@@ -264,3 +264,57 @@ fn tokens_revoke_by_user_and_by_jti() {
     let out = lakests(dir.path(), &["tokens", "revoke", "--jti", "has space"]);
     assert!(!out.status.success());
 }
+
+/// `lakests serve` with sockets passed as systemd does, each misuse refused at start with a
+/// message naming it (the happy path runs in crash.rs and replicas.rs).
+#[test]
+fn serve_refuses_passed_sockets_it_cannot_place() {
+    use command_fds::{CommandFdExt, FdMapping};
+    let dir = tempfile::tempdir().unwrap();
+    // The STS role only; "listen_address" must not be bound (the passed socket is used).
+    std::fs::write(
+        dir.path().join("lakests.yaml"),
+        "listen_address: 127.0.0.1:9\nauth:\n  encrypt:\n    secret_key: cli-test-secret-value-0123456789abcdef\n  authentication_api:\n    endpoint: http://127.0.0.1:9/api/v1\n",
+    )
+    .unwrap();
+    let cases: [(usize, Option<&str>, &str); 4] = [
+        (2, None, "without LISTEN_FDNAMES"),
+        (2, Some("sts"), "names 1"),
+        (
+            1,
+            Some("web"),
+            "the roles are sts, authenticator, idp and authorization",
+        ),
+        (2, Some("sts:idp"), "a listener was given for the idp role"),
+    ];
+    for (count, names, expected) in cases {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakests"));
+        cmd.args(["serve", "--config", "lakests.yaml"])
+            .current_dir(dir.path());
+        for (k, _) in std::env::vars() {
+            if k.starts_with("LAKESTS_") {
+                cmd.env_remove(k);
+            }
+        }
+        let mappings = (0..count)
+            .map(|i| FdMapping {
+                parent_fd: std::net::TcpListener::bind("127.0.0.1:0").unwrap().into(),
+                child_fd: i32::try_from(3 + i).unwrap(),
+            })
+            .collect();
+        cmd.fd_mappings(mappings).unwrap();
+        cmd.env("LISTEN_FDS", count.to_string())
+            .env_remove("LISTEN_PID");
+        match names {
+            Some(n) => cmd.env("LISTEN_FDNAMES", n),
+            None => cmd.env_remove("LISTEN_FDNAMES"),
+        };
+        let out = cmd.output().expect("lakests runs");
+        assert!(!out.status.success(), "{names:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(expected),
+            "{names:?}: expected {expected:?} in {}",
+            stderr(&out)
+        );
+    }
+}

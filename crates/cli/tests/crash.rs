@@ -3,6 +3,7 @@
 //! directory: the database opens cleanly (and passes SQLite's integrity check), every login
 //! that was answered 200 has its audit record, no user is half-created, and logins work again.
 
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -27,13 +28,46 @@ impl Drop for Serve {
     }
 }
 
-/// `N` distinct free ports: every listener is held until all are chosen, so two of them can
-/// never be the same port (two `free_port()` calls in a row can be).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+/// Binds each role's listener on a loopback port of its own. The ports go into the
+/// configuration, the listeners to `lakests serve` (socket activation, [`serve`]): no port is
+/// ever free between choosing it and serving on it.
+fn bind_roles<const N: usize>(roles: [&'static str; N]) -> Vec<(&'static str, TcpListener)> {
+    roles
+        .into_iter()
+        .map(|role| {
+            (
+                role,
+                TcpListener::bind("127.0.0.1:0").expect("a loopback port"),
+            )
+        })
+        .collect()
+}
+
+fn port_of(sockets: &[(&'static str, TcpListener)], role: &str) -> u16 {
+    sockets
+        .iter()
+        .find(|(r, _)| *r == role)
+        .map(|(_, l)| l.local_addr().expect("local address").port())
+        .unwrap_or_else(|| panic!("no listener for {role}"))
+}
+
+/// Hands `sockets` to the child as descriptors 3, 4, ... with their roles' names, as systemd
+/// does (LISTEN_FDS, LISTEN_FDNAMES); they close here when the command is dropped.
+fn pass_sockets(cmd: &mut Command, sockets: Vec<(&'static str, TcpListener)>) {
+    use command_fds::{CommandFdExt, FdMapping};
+    let names: Vec<&str> = sockets.iter().map(|(role, _)| *role).collect();
+    let mappings = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, listener))| FdMapping {
+            parent_fd: listener.into(),
+            child_fd: i32::try_from(3 + i).expect("a descriptor number"),
+        })
         .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
+    cmd.fd_mappings(mappings).expect("distinct descriptors");
+    cmd.env("LISTEN_FDS", names.len().to_string())
+        .env("LISTEN_FDNAMES", names.join(":"))
+        .env_remove("LISTEN_PID");
 }
 
 fn client() -> reqwest::Client {
@@ -45,7 +79,12 @@ fn client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn serve(config: &Path, log: &Path, sts: &str) -> Serve {
+async fn serve(
+    config: &Path,
+    sockets: Vec<(&'static str, TcpListener)>,
+    log: &Path,
+    sts: &str,
+) -> Serve {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakests"));
     cmd.args(["serve", "--config"])
         .arg(config)
@@ -57,7 +96,10 @@ async fn serve(config: &Path, log: &Path, sts: &str) -> Serve {
             cmd.env_remove(k);
         }
     }
+    pass_sockets(&mut cmd, sockets);
     let serve = Serve(cmd.spawn().expect("lakests serve starts"));
+    // The listeners are the child's alone now: when it is killed, connections are refused.
+    drop(cmd);
     let http = client();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -127,7 +169,13 @@ async fn login(
 async fn kill_9_mid_load_loses_no_answered_audit_record_and_no_user_is_half_created() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let [sts_port, authn_port, idp_port] = free_ports();
+    let roles = ["sts", "authenticator", "idp"];
+    let sockets = bind_roles(roles);
+    let (sts_port, authn_port, idp_port) = (
+        port_of(&sockets, "sts"),
+        port_of(&sockets, "authenticator"),
+        port_of(&sockets, "idp"),
+    );
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let users: Vec<Value> = (0..USERS)
         .map(|i| {
@@ -156,7 +204,7 @@ async fn kill_9_mid_load_loses_no_answered_audit_record_and_no_user_is_half_crea
     let config_path = dir.path().join("lakests.yaml");
     std::fs::write(&config_path, config.to_string()).unwrap();
     let sts = format!("http://127.0.0.1:{sts_port}");
-    let mut first = serve(&config_path, &dir.path().join("serve-1.log"), &sts).await;
+    let mut first = serve(&config_path, sockets, &dir.path().join("serve-1.log"), &sts).await;
 
     // Load: every login is the first of its user, so each one creates a user.
     let stop = Arc::new(AtomicBool::new(false));
@@ -211,7 +259,20 @@ async fn kill_9_mid_load_loses_no_answered_audit_record_and_no_user_is_half_crea
     assert!(unanswered > 0, "the kill cut logins in flight or after");
 
     // The database opens cleanly: the same data directory serves again.
-    let second = serve(&config_path, &dir.path().join("serve-2.log"), &sts).await;
+    // The same ports again, bound here (a port taken meanwhile fails loudly, never silently).
+    let again = [
+        ("sts", sts_port),
+        ("authenticator", authn_port),
+        ("idp", idp_port),
+    ]
+    .into_iter()
+    .map(|(role, port)| {
+        let listener = TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("the {role} port {port} again: {e}"));
+        (role, listener)
+    })
+    .collect();
+    let second = serve(&config_path, again, &dir.path().join("serve-2.log"), &sts).await;
     let http = client();
     for i in 0..3 {
         let (status, body) = login(

@@ -143,7 +143,11 @@ impl System {
         interactive: bool,
         tweak: impl FnOnce(&mut Value),
     ) -> System {
-        let [idp_port, callback_port] = free_ports();
+        // The IdP's listener is bound here and handed to the application (its issuer URL names
+        // the port); the callback port is the `lakests login` process's to bind.
+        let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let idp_port = idp_listener.local_addr().unwrap().port();
+        let [callback_port] = free_ports();
         let issuer = format!("http://127.0.0.1:{idp_port}");
         let callback = format!("http://127.0.0.1:{callback_port}/callback");
         let idp = json!({
@@ -164,12 +168,12 @@ impl System {
             any_port: false,
             pkce,
         };
-        Self::start(provider, Some(idp), callback_port, tweak).await
+        Self::start(provider, Some((idp, idp_listener)), callback_port, tweak).await
     }
 
     async fn start(
         provider: Provider,
-        idp: Option<Value>,
+        idp: Option<(Value, std::net::TcpListener)>,
         callback_port: u16,
         tweak: impl FnOnce(&mut Value),
     ) -> System {
@@ -192,15 +196,21 @@ impl System {
                 }],
             },
         });
-        if let Some(idp) = idp {
+        let mut listeners = lakests_server::Listeners::default();
+        if let Some((idp, listener)) = idp {
             doc["idp"] = idp;
+            listeners.idp = Some(listener);
         }
         tweak(&mut doc);
         let config = Config::from_sources(Some(&doc.to_string()), Vec::new())
             .unwrap_or_else(|e| panic!("test configuration: {e}"));
-        let app = lakests_server::Application::build_with_clock(config, Arc::new(SystemClock))
-            .await
-            .expect("the system starts");
+        let app = lakests_server::Application::build_with_listeners(
+            config,
+            Arc::new(SystemClock),
+            listeners,
+        )
+        .await
+        .expect("the system starts");
         let store = app.store();
         store
             .create_user(&UserRecord {
@@ -1769,7 +1779,9 @@ impl Drop for LakefsStandIn {
 /// The lakests authenticator and development IdP with no STS role (lakeFS plays it), as in
 /// front of lakeFS OSS or Enterprise; returns the system and the authenticator's URL.
 async fn authenticator_only(pkce: &'static str) -> (System, String) {
-    let [idp_port, callback_port] = free_ports();
+    let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let idp_port = idp_listener.local_addr().unwrap().port();
+    let [callback_port] = free_ports();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let callback = format!("http://127.0.0.1:{callback_port}/callback");
     let dir = tempfile::tempdir().unwrap();
@@ -1796,7 +1808,16 @@ async fn authenticator_only(pkce: &'static str) -> (System, String) {
     });
     let config = Config::from_sources(Some(&doc.to_string()), Vec::new())
         .unwrap_or_else(|e| panic!("test configuration: {e}"));
-    let app = lakests_server::Application::build(config).await.unwrap();
+    let app = lakests_server::Application::build_with_listeners(
+        config,
+        Arc::new(SystemClock),
+        lakests_server::Listeners {
+            idp: Some(idp_listener),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert!(app.sts_addr().is_none(), "no STS role: lakeFS plays it");
     let authenticator = format!("http://{}", app.authenticator_addr().unwrap());
     let (tx, rx) = oneshot::channel::<()>();

@@ -3,6 +3,7 @@
 //! by one `lakests serve` to the PostgreSQL database another shares are seen by the other's
 //! very next request too. No test sleeps for a TTL: every check follows the change at once.
 
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -23,21 +24,46 @@ impl Drop for Serve {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Binds each role's listener on a loopback port of its own. The ports go into the
+/// configuration, the listeners to `lakests serve` (socket activation, [`serve`]): no port is
+/// ever free between choosing it and serving on it.
+fn bind_roles<const N: usize>(roles: [&'static str; N]) -> Vec<(&'static str, TcpListener)> {
+    roles
+        .into_iter()
+        .map(|role| {
+            (
+                role,
+                TcpListener::bind("127.0.0.1:0").expect("a loopback port"),
+            )
+        })
+        .collect()
 }
 
-/// `N` distinct free ports: every listener is held until all are chosen, so two of them can
-/// never be the same port (two `free_port()` calls in a row can be).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+fn port_of(sockets: &[(&'static str, TcpListener)], role: &str) -> u16 {
+    sockets
+        .iter()
+        .find(|(r, _)| *r == role)
+        .map(|(_, l)| l.local_addr().expect("local address").port())
+        .unwrap_or_else(|| panic!("no listener for {role}"))
+}
+
+/// Hands `sockets` to the child as descriptors 3, 4, ... with their roles' names, as systemd
+/// does (LISTEN_FDS, LISTEN_FDNAMES); they close here when the command is dropped.
+fn pass_sockets(cmd: &mut Command, sockets: Vec<(&'static str, TcpListener)>) {
+    use command_fds::{CommandFdExt, FdMapping};
+    let names: Vec<&str> = sockets.iter().map(|(role, _)| *role).collect();
+    let mappings = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, listener))| FdMapping {
+            parent_fd: listener.into(),
+            child_fd: i32::try_from(3 + i).expect("a descriptor number"),
+        })
         .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
+    cmd.fd_mappings(mappings).expect("distinct descriptors");
+    cmd.env("LISTEN_FDS", names.len().to_string())
+        .env("LISTEN_FDNAMES", names.join(":"))
+        .env_remove("LISTEN_PID");
 }
 
 fn client() -> reqwest::Client {
@@ -70,7 +96,12 @@ fn lakests(config: &Path, args: &[&str]) -> Output {
     out
 }
 
-async fn serve(config: &Path, log: &Path, health: &str) -> Serve {
+async fn serve(
+    config: &Path,
+    sockets: Vec<(&'static str, TcpListener)>,
+    log: &Path,
+    health: &str,
+) -> Serve {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakests"));
     cmd.args(["serve", "--config"])
         .arg(config)
@@ -78,7 +109,9 @@ async fn serve(config: &Path, log: &Path, health: &str) -> Serve {
         .stdout(std::fs::File::create(log).unwrap())
         .stderr(Stdio::inherit());
     clean_env(&mut cmd);
+    pass_sockets(&mut cmd, sockets);
     let serve = Serve(cmd.spawn().expect("lakests serve starts"));
+    drop(cmd);
     let http = client();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -168,7 +201,8 @@ async fn cached_ok(http: &reqwest::Client, sts: &str, token: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_removal_re_creation_and_revocation_bite_on_the_next_request() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let sockets = bind_roles(["sts"]);
+    let port = port_of(&sockets, "sts");
     let config = json!({
         "listen_address": format!("127.0.0.1:{port}"),
         "data_dir": dir.path().join("data"),
@@ -184,6 +218,7 @@ async fn cli_removal_re_creation_and_revocation_bite_on_the_next_request() {
     let sts = format!("http://127.0.0.1:{port}");
     let _serve = serve(
         &config_path,
+        sockets,
         &dir.path().join("serve.log"),
         &format!("{sts}/api/v1/healthcheck"),
     )
@@ -267,7 +302,8 @@ async fn two_replicas_on_one_postgresql_share_logins_and_see_each_others_removal
 
 async fn two_replicas(url: String) {
     let dir = tempfile::tempdir().unwrap();
-    let idp_port = free_port();
+    let idp_sockets = bind_roles(["idp"]);
+    let idp_port = port_of(&idp_sockets, "idp");
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let idp_config = json!({
         "data_dir": dir.path().join("idp"),
@@ -282,6 +318,7 @@ async fn two_replicas(url: String) {
     std::fs::write(&idp_path, idp_config.to_string()).unwrap();
     let _idp = serve(
         &idp_path,
+        idp_sockets,
         &dir.path().join("idp.log"),
         &format!("{issuer}/.well-known/openid-configuration"),
     )
@@ -290,7 +327,12 @@ async fn two_replicas(url: String) {
     let mut replicas = Vec::new();
     let mut processes = Vec::new();
     for name in ["a", "b"] {
-        let [sts_port, authn_port, authz_port] = free_ports();
+        let sockets = bind_roles(["sts", "authenticator", "authorization"]);
+        let (sts_port, authn_port, authz_port) = (
+            port_of(&sockets, "sts"),
+            port_of(&sockets, "authenticator"),
+            port_of(&sockets, "authorization"),
+        );
         let config = json!({
             "listen_address": format!("127.0.0.1:{sts_port}"),
             "data_dir": dir.path().join(name),
@@ -316,6 +358,7 @@ async fn two_replicas(url: String) {
         processes.push(
             serve(
                 &path,
+                sockets,
                 &dir.path().join(format!("{name}.log")),
                 &format!("{sts}/api/v1/healthcheck"),
             )

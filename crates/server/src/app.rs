@@ -226,6 +226,18 @@ impl Application {
             });
         }
 
+        for (given, role) in [
+            (listeners.sts.is_some(), "sts"),
+            (listeners.authenticator.is_some(), "authenticator"),
+            (listeners.idp.is_some(), "idp"),
+            (listeners.authorization.is_some(), "authorization"),
+        ] {
+            if given {
+                anyhow::bail!(
+                    "a listener was given for the {role} role, which this configuration does not run on a listener of its own"
+                );
+            }
+        }
         if shared_authz.is_some() {
             anyhow::bail!(
                 "authorization.listen_address is required unless the authenticator role runs in this process"

@@ -2,6 +2,7 @@
 //! development IdP) from [`lakests_config::Config`], binds each to its own address, and serves
 //! them until shutdown.
 
+pub mod activation;
 mod app;
 mod rate_limit;
 pub mod remote;
