@@ -75,7 +75,7 @@ proptest! {
         vars.push(("LAKESTS_AUTH_ENCRYPT_SECRET_KEY".into(), KEY.into()));
         let started = Instant::now();
         let result = Config::from_sources(Some(&doc), vars);
-        prop_assert!(started.elapsed() < Duration::from_millis(500));
+        prop_assert!(started.elapsed() < Duration::from_secs(2));
         match result {
             Ok(cfg) => prop_assert!(cfg.validate().is_empty()),
             Err(e) => {

@@ -10,7 +10,7 @@ use crate::callback::parse_query;
 use crate::flow::{check_authorization_url, strip_controls};
 use crate::redirect::is_registered;
 
-const BOUND: Duration = Duration::from_millis(200);
+const BOUND: Duration = Duration::from_secs(2);
 
 fn query_part() -> impl Strategy<Value = String> {
     prop_oneof![
