@@ -57,20 +57,6 @@ pub struct StsPolicy {
     pub external_id_claim: String,
 }
 
-impl Default for StsPolicy {
-    fn default() -> Self {
-        Self {
-            default_ttl_seconds: 3600,
-            max_ttl_seconds: 43_200,
-            external_id_claim: "sub".into(),
-            required_claims: BTreeMap::new(),
-            provisioning: None,
-            friendly_name_claim: None,
-            persist_friendly_name: false,
-        }
-    }
-}
-
 /// A successful login.
 #[derive(Debug, Clone)]
 pub struct StsGrant {

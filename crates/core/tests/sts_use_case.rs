@@ -70,6 +70,20 @@ async fn fixture() -> Fixture {
     }
 }
 
+/// lakeFS's defaults (what the configuration gives when it says nothing); the policy itself has
+/// no `Default`: it comes from the configuration only.
+fn base_policy() -> StsPolicy {
+    StsPolicy {
+        default_ttl_seconds: 3600,
+        max_ttl_seconds: 43_200,
+        external_id_claim: "sub".into(),
+        required_claims: Default::default(),
+        provisioning: None,
+        friendly_name_claim: None,
+        persist_friendly_name: false,
+    }
+}
+
 fn service(store: Arc<dyn Store>, authenticator: FixedClaims, policy: StsPolicy) -> StsService {
     StsService::new(
         store,
@@ -117,7 +131,7 @@ async fn a_login_mints_a_token_that_verifies_and_records_one_success() {
             claims: claims(&[("sub", "sub-alice")]),
             gate: None,
         },
-        StsPolicy::default(),
+        base_policy(),
     );
     let grant = sts.login(&request(), &ctx("r-1")).await.expect("login");
     assert_eq!(grant.username, "alice");
@@ -145,7 +159,7 @@ async fn the_friendly_name_is_persisted_from_its_claim_only_when_asked() {
     };
     let mut policy = StsPolicy {
         friendly_name_claim: Some("name".into()),
-        ..StsPolicy::default()
+        ..base_policy()
     };
     // Not asked: unchanged.
     service(f.store.clone(), authenticator(), policy.clone())
@@ -193,7 +207,7 @@ async fn a_login_whose_audit_record_cannot_be_written_fails() {
             claims: claims(&[("sub", "sub-alice")]),
             gate: None,
         },
-        StsPolicy::default(),
+        base_policy(),
     );
     match sts.login(&request(), &ctx("r-1")).await {
         Err(StsError::Store(_)) => {}
@@ -218,7 +232,7 @@ async fn concurrent_first_logins_of_one_identity_make_one_user() {
                 initial_groups_claim: None,
                 default_initial_groups: vec![],
             }),
-            ..StsPolicy::default()
+            ..base_policy()
         },
     ));
     let mut tasks = Vec::new();
@@ -253,7 +267,7 @@ async fn a_username_taken_by_another_identity_is_not_handed_over() {
                 initial_groups_claim: None,
                 default_initial_groups: vec![],
             }),
-            ..StsPolicy::default()
+            ..base_policy()
         },
     );
     match sts.login(&request(), &ctx("r-1")).await {
