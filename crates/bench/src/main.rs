@@ -95,6 +95,9 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("authz") {
         return authz_main();
     }
+    if std::env::args().nth(1).as_deref() == Some("login") {
+        return login_main();
+    }
     let results = std::env::args()
         .nth(1)
         .map(PathBuf::from)
@@ -127,6 +130,53 @@ fn authz_main() -> anyhow::Result<()> {
                 w.rps,
                 w.p99_ms,
                 w.rps / bare_here.rps
+            );
+        }
+        Ok(())
+    })
+}
+
+/// `lakests-bench login [ES256|RS256] [sqlite|postgres] [ROUNDS]`: the login rows of section 2
+/// alone (lakests' authenticator), printed with each process's pid and CPU per login: for
+/// profiling one process under the login load (`perf record -p PID`).
+fn login_main() -> anyhow::Result<()> {
+    let alg = std::env::args()
+        .nth(2)
+        .unwrap_or_else(|| "ES256".to_owned());
+    let store = std::env::args()
+        .nth(3)
+        .unwrap_or_else(|| "sqlite".to_owned());
+    let rounds: usize = std::env::args()
+        .nth(4)
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let ctx = Ctx::new(PathBuf::new())?;
+        let pg = (store == "postgres")
+            .then(|| "postgres://postgres@127.0.0.1:5432/lakests_bench".to_string());
+        let label = format!("{}-{store}", alg.to_lowercase());
+        let system =
+            System::start_with_issuer(&ctx, &label, &alg, pg, None, true, Authn::Lakests).await?;
+        for p in &system.procs {
+            println!("{}: pid {}", p.name, p.pid());
+        }
+        system.one_login(&ctx).await?;
+        for _ in 0..rounds {
+            let run = system.login_load(&ctx).await?;
+            let cpu: Vec<String> = run
+                .cpu_us
+                .iter()
+                .map(|(n, us)| format!("{n} {us:.0} µs"))
+                .collect();
+            println!(
+                "{:.0} logins/s; CPU per login: {}",
+                run.rate,
+                cpu.join(", ")
             );
         }
         Ok(())
@@ -908,6 +958,7 @@ impl System {
         authn_kind: Authn,
     ) -> anyhow::Result<Self> {
         let dir = ctx.out.join(label);
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let (idp_port, authn_port, sts_port) = (free_port()?, free_port()?, free_port()?);
         let idp_addr = format!("127.0.0.1:{idp_port}");

@@ -9,11 +9,6 @@ mod quickstart;
 mod tokens;
 mod users;
 
-/// mimalloc: the hot paths allocate many small, short-lived buffers (headers, JSON, records);
-/// measured in bench/RESULTS.md against the system allocator.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
