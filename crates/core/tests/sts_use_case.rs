@@ -193,7 +193,8 @@ async fn a_login_whose_audit_record_cannot_be_written_fails() {
     let f = fixture().await;
     f.store.create_user(&alice()).await.expect("create");
     // Another connection takes the audit table away.
-    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", f.path.display()))
+    let audit_file = SqliteStore::audit_path(&f.path);
+    let other = sqlx::SqlitePool::connect(&format!("sqlite://{}", audit_file.display()))
         .await
         .expect("second connection");
     sqlx::query("DROP TABLE login_audit")

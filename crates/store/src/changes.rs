@@ -106,7 +106,7 @@ mod sqlite_feed {
             match name {
                 // The directory itself (removed, moved, ...).
                 None => true,
-                Some(name) => name.starts_with(self.file_name.as_bytes()),
+                Some(name) => is_database_file(self.file_name.as_bytes(), name),
             }
         }
 
@@ -137,6 +137,48 @@ mod sqlite_feed {
                     Err(_) => return Err(()),
                 }
             }
+        }
+    }
+
+    /// The database file itself or one of SQLite's companions of it (`-wal`, `-shm`,
+    /// `-journal`, and the `-mj...` super-journals of multi-file transactions); not the audit
+    /// log beside it (`<stem>-audit.<ext>`), which every login writes.
+    pub(super) fn is_database_file(database: &[u8], name: &[u8]) -> bool {
+        match name.strip_prefix(database) {
+            Some(b"" | b"-wal" | b"-shm" | b"-journal") => true,
+            Some(rest) => rest.starts_with(b"-mj"),
+            None => false,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::is_database_file;
+
+        #[test]
+        fn the_database_and_its_companions_count_and_the_audit_log_beside_it_does_not() {
+            for name in [
+                "lakests.db",
+                "lakests.db-wal",
+                "lakests.db-shm",
+                "lakests.db-journal",
+                "lakests.db-mj0A1B2C3D",
+            ] {
+                assert!(is_database_file(b"lakests.db", name.as_bytes()), "{name}");
+            }
+            for name in [
+                "lakests-audit.db",
+                "lakests-audit.db-wal",
+                "lakests.db.bak",
+                "lakests.dbx",
+                "other.db",
+            ] {
+                assert!(!is_database_file(b"lakests.db", name.as_bytes()), "{name}");
+            }
+            // A database without an extension: its audit log starts with its name.
+            assert!(!is_database_file(b"lakests", b"lakests-audit"));
+            assert!(!is_database_file(b"lakests", b"lakests-audit-wal"));
+            assert!(is_database_file(b"lakests", b"lakests-wal"));
         }
     }
 

@@ -2,6 +2,7 @@
 //! default) and PostgreSQL (for several replicas sharing state). Both run their own migrations
 //! at start and pass the same conformance suite (`tests/conformance.rs`).
 
+mod audit;
 mod changes;
 mod common;
 mod directory;

@@ -4,11 +4,12 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use lakests_core::directory::Directory;
-use lakests_core::store::{LoginAudit, StoreError, UserRecord};
+use lakests_core::store::{StoreError, UserRecord};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use url::Url;
 
+use crate::audit::{AuditFailure, AuditWriter};
 use crate::common::{backend_msg, external_id_exists, user_exists};
 use crate::redact::{Redactor, chain};
 
@@ -18,63 +19,10 @@ static MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The same pool: the audit table is in the one database.
+    audit_pool: PgPool,
     redactor: Redactor,
     audit: AuditWriter,
-}
-
-/// Login audit records waiting for their commit, with the caller to tell.
-type AuditJob = (LoginAudit, tokio::sync::oneshot::Sender<Result<(), String>>);
-
-/// Most records one audit `INSERT` carries.
-const AUDIT_BATCH: usize = 64;
-
-/// Group commit for login audit records: every login waits for its record's commit (a record
-/// is never acknowledged before it is durable), but records that arrive while a commit is in
-/// progress share the next one: one multi-row `INSERT` and one WAL flush for all of them
-/// instead of one each. With logins in flight, that is most of PostgreSQL's work per login
-/// (bench/NOTES.md, issue 14 target 3).
-#[derive(Debug, Clone)]
-struct AuditWriter {
-    jobs: tokio::sync::mpsc::Sender<AuditJob>,
-}
-
-impl AuditWriter {
-    fn start(pool: PgPool) -> AuditWriter {
-        let (jobs, mut queue) = tokio::sync::mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
-        tokio::spawn(async move {
-            while let Some(first) = queue.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < AUDIT_BATCH {
-                    match queue.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => break,
-                    }
-                }
-                let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                    "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) ",
-                );
-                insert.push_values(&batch, |mut row, (record, _)| {
-                    row.push_bind(record.at)
-                        .push_bind(record.outcome.as_str())
-                        .push_bind(&record.reason)
-                        .push_bind(&record.external_id)
-                        .push_bind(&record.username)
-                        .push_bind(&record.client_addr)
-                        .push_bind(&record.request_id);
-                });
-                let done = insert
-                    .build()
-                    .execute(&pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| chain(&e));
-                for (_, reply) in batch {
-                    let _ = reply.send(done.clone());
-                }
-            }
-        });
-        AuditWriter { jobs }
-    }
 }
 
 impl PostgresStore {
@@ -111,6 +59,7 @@ impl PostgresStore {
             .map_err(|e| fail("migrating", &e))?;
         let audit = AuditWriter::start(pool.clone());
         Ok(PostgresStore {
+            audit_pool: pool.clone(),
             pool,
             redactor,
             audit,
@@ -128,6 +77,13 @@ impl PostgresStore {
 
     fn db(&self, error: sqlx::Error) -> StoreError {
         self.backend(error)
+    }
+
+    fn audit_failed(&self, failure: AuditFailure) -> StoreError {
+        match failure {
+            AuditFailure::Database(message) => backend_msg(self.redactor.redact(&message)),
+            AuditFailure::Stopped => backend_msg("the audit writer has stopped"),
+        }
     }
 
     /// Which unique key of `users` a violation is about, by constraint name (see the
@@ -169,24 +125,7 @@ fn humanize(d: Duration) -> String {
     }
 }
 
-crate::store_impl::store_impl!(PostgresStore, greatest = "GREATEST", {
-    async fn append_audit(
-        &self,
-        record: &lakests_core::store::LoginAudit,
-    ) -> Result<(), lakests_core::store::StoreError> {
-        let (reply, committed) = tokio::sync::oneshot::channel();
-        self.audit
-            .jobs
-            .send((record.clone(), reply))
-            .await
-            .map_err(|_| backend_msg("the audit writer has stopped"))?;
-        match committed.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(backend_msg(self.redactor.redact(&e))),
-            Err(_) => Err(backend_msg("the audit writer has stopped")),
-        }
-    }
-});
+crate::store_impl::store_impl!(PostgresStore, greatest = "GREATEST");
 
 #[cfg(test)]
 mod tests {

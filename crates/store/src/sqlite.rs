@@ -1,7 +1,7 @@
 //! The embedded SQLite backend: one file, WAL journal (concurrent readers, serialized
 //! writers), foreign keys on.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lakests_core::directory::Directory;
@@ -11,18 +11,27 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::audit::{AuditFailure, AuditWriter};
 use crate::common::{backend, backend_msg, external_id_exists, user_exists};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+static AUDIT_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite-audit");
 
 /// Connections in the pool. WAL lets readers run beside the one writer; writers queue on the
 /// busy timeout, so more connections than this buys nothing for a login service.
 const MAX_CONNECTIONS: u32 = 8;
 
+/// Connections to the audit log: its writer task holds one at a time; reading it
+/// (`lakests audit`) and retention take the other.
+const AUDIT_CONNECTIONS: u32 = 2;
+
 /// The [`Store`] on an SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The login audit log, in a file of its own ([`SqliteStore::audit_path`]).
+    audit_pool: SqlitePool,
+    audit: AuditWriter,
 }
 
 impl SqliteStore {
@@ -31,38 +40,68 @@ impl SqliteStore {
     /// holds the user directory. `busy_timeout` is how long a writer waits for the lock.
     pub async fn open(path: &Path, busy_timeout: Duration) -> Result<SqliteStore, StoreError> {
         let shown = path.display();
-        create_private_file(path)
+        create_private_file(path, None)
             .map_err(|e| backend_msg(format!("creating SQLite database {shown}: {e}")))?;
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(busy_timeout);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            // A pooled SQLite connection is a file handle in this process: checking it before
-            // each use only cost a round trip to its worker thread (two context switches per
-            // query on the login path; perf, bench/NOTES.md).
-            .test_before_acquire(false)
-            .connect_with(options)
+        let pool = connect(path, busy_timeout, MAX_CONNECTIONS)
             .await
             .map_err(|e| backend_msg(format!("opening SQLite database {shown}: {e}")))?;
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| backend_msg(format!("migrating SQLite database {shown}: {e}")))?;
-        Ok(SqliteStore { pool })
+
+        let audit_file = Self::audit_path(path);
+        let shown = audit_file.display();
+        create_private_file(&audit_file, Some(path))
+            .map_err(|e| backend_msg(format!("creating the SQLite audit log {shown}: {e}")))?;
+        let audit_pool = connect(&audit_file, busy_timeout, AUDIT_CONNECTIONS)
+            .await
+            .map_err(|e| backend_msg(format!("opening the SQLite audit log {shown}: {e}")))?;
+        AUDIT_MIGRATOR
+            .run(&audit_pool)
+            .await
+            .map_err(|e| backend_msg(format!("migrating the SQLite audit log {shown}: {e}")))?;
+        move_old_audit(&pool, &audit_file).await.map_err(|e| {
+            backend_msg(format!(
+                "moving the login audit of {} into {shown}: {e}",
+                path.display()
+            ))
+        })?;
+        let audit = AuditWriter::start(audit_pool.clone());
+        Ok(SqliteStore {
+            pool,
+            audit_pool,
+            audit,
+        })
+    }
+
+    /// Where the login audit log of the database at `path` lives: beside it, the file's stem
+    /// with `-audit` (`lakests.db` keeps its audit in `lakests-audit.db`).
+    pub fn audit_path(path: &Path) -> PathBuf {
+        let mut name = path.file_stem().unwrap_or_default().to_os_string();
+        name.push("-audit");
+        if let Some(extension) = path.extension() {
+            name.push(".");
+            name.push(extension);
+        }
+        path.with_file_name(name)
     }
 
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         self.pool.close().await;
+        self.audit_pool.close().await;
     }
 
     fn db(&self, error: sqlx::Error) -> StoreError {
         backend(error)
+    }
+
+    fn audit_failed(&self, failure: AuditFailure) -> StoreError {
+        match failure {
+            AuditFailure::Database(message) => backend_msg(message),
+            AuditFailure::Stopped => backend_msg("the audit writer has stopped"),
+        }
     }
 
     fn user_conflict(&self, error: sqlx::Error, user: &UserRecord) -> StoreError {
@@ -72,9 +111,83 @@ impl SqliteStore {
 
 crate::directory::directory_impl!(SqliteStore, "");
 
-/// Creates the parent directories (0700) and the file (0600) unless they exist. SQLite gives
-/// its `-wal` and `-shm` files the mode of the database file.
-fn create_private_file(path: &Path) -> std::io::Result<()> {
+/// A pool on the SQLite file at `path`: WAL journal, `synchronous = NORMAL` (a commit is
+/// durable once the WAL is synced at a checkpoint; an application crash loses nothing).
+async fn connect(path: &Path, busy_timeout: Duration, max: u32) -> Result<SqlitePool, sqlx::Error> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .foreign_keys(true)
+        .busy_timeout(busy_timeout);
+    SqlitePoolOptions::new()
+        .max_connections(max)
+        // A pooled SQLite connection is a file handle in this process: checking it before
+        // each use only cost a round trip to its worker thread (two context switches per
+        // query on the login path; perf, bench/NOTES.md).
+        .test_before_acquire(false)
+        .connect_with(options)
+        .await
+}
+
+/// Databases made before the audit log had a file of its own keep their records in the main
+/// file's `login_audit`: they move into the audit log (ids kept, so that a move interrupted
+/// and run again copies nothing twice) and the old table goes, in one transaction per file.
+async fn move_old_audit(pool: &SqlitePool, audit_file: &Path) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    if !has_old_audit(&mut conn).await? {
+        return Ok(());
+    }
+    let file = audit_file.to_str().ok_or_else(|| {
+        sqlx::Error::Configuration("the audit log's path is not valid UTF-8".into())
+    })?;
+    sqlx::query("ATTACH DATABASE $1 AS audit")
+        .bind(file)
+        .execute(&mut *conn)
+        .await?;
+    let moved = move_rows(&mut conn).await;
+    let detached = sqlx::query("DETACH DATABASE audit")
+        .execute(&mut *conn)
+        .await;
+    moved?;
+    detached?;
+    Ok(())
+}
+
+async fn move_rows(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    // Again inside the transaction: another process may have moved them meanwhile.
+    if !has_old_audit(&mut tx).await? {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT OR IGNORE INTO audit.login_audit \
+         (id, at, outcome, reason, external_id, username, client_addr, request_id) \
+         SELECT id, at, outcome, reason, external_id, username, client_addr, request_id \
+         FROM main.login_audit",
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DROP TABLE main.login_audit")
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+async fn has_old_audit(conn: &mut sqlx::SqliteConnection) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = 'login_audit')",
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// Creates the parent directories (0700) and the file unless they exist: with mode 0600, or,
+/// when `like` names an existing file, with that file's mode (the audit log is as private as
+/// its database). SQLite gives its `-wal` and `-shm` files the mode of the database file.
+fn create_private_file(path: &Path, like: Option<&Path>) -> std::io::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         let mut dirs = std::fs::DirBuilder::new();
         dirs.recursive(true);
@@ -85,7 +198,16 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new();
     file.write(true).create_new(true);
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match like.map(std::fs::metadata) {
+            Some(Ok(meta)) => meta.permissions().mode() & 0o666,
+            _ => 0o600,
+        };
+        std::os::unix::fs::OpenOptionsExt::mode(&mut file, mode);
+    }
+    #[cfg(not(unix))]
+    let _ = like;
     match file.open(path) {
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
@@ -108,25 +230,4 @@ fn user_conflict(error: sqlx::Error, user: &UserRecord) -> StoreError {
     }
 }
 
-crate::store_impl::store_impl!(SqliteStore, greatest = "MAX", {
-    async fn append_audit(
-        &self,
-        record: &lakests_core::store::LoginAudit,
-    ) -> Result<(), lakests_core::store::StoreError> {
-        sqlx::query(
-            "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(record.at)
-        .bind(record.outcome.as_str())
-        .bind(&record.reason)
-        .bind(&record.external_id)
-        .bind(&record.username)
-        .bind(&record.client_addr)
-        .bind(&record.request_id)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| self.db(e))?;
-        Ok(())
-    }
-});
+crate::store_impl::store_impl!(SqliteStore, greatest = "MAX");

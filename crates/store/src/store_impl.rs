@@ -1,11 +1,13 @@
 //! The [`Store`](lakests_core::store::Store) methods both backends share, written once: the
 //! same SQL runs on SQLite and PostgreSQL (`$n` placeholders, `ON CONFLICT`, `RETURNING`).
 //! What differs is passed in: the name of the two-argument maximum (`MAX` in SQLite,
-//! `GREATEST` in PostgreSQL) and the backend's own methods (the audit writer). The backend
-//! type provides `pool` and `db` (its error mapping), as for [`crate::directory`].
+//! `GREATEST` in PostgreSQL). The backend type provides `pool`, `audit_pool` (where the
+//! login audit lives: the same pool on PostgreSQL, a file of its own on SQLite), `audit` (its
+//! [`crate::audit::AuditWriter`]), `db` and `audit_failed` (its error mappings), as for
+//! [`crate::directory`].
 
 macro_rules! store_impl {
-    ($store:ty, greatest = $greatest:literal, { $($extra:tt)* }) => {
+    ($store:ty, greatest = $greatest:literal) => {
         #[async_trait::async_trait]
         impl lakests_core::store::Store for $store {
             async fn ping(&self) -> Result<(), lakests_core::store::StoreError> {
@@ -121,8 +123,12 @@ macro_rules! store_impl {
                 Ok(done.rows_affected() > 0)
             }
 
-        $($extra)*
-
+            async fn append_audit(
+                &self,
+                record: &lakests_core::store::LoginAudit,
+            ) -> Result<(), lakests_core::store::StoreError> {
+                self.audit.append(record).await.map_err(|e| self.audit_failed(e))
+            }
 
             async fn list_audit(&self, limit: u32) -> Result<Vec<lakests_core::store::LoginAudit>, lakests_core::store::StoreError> {
                 let rows: Vec<crate::common::AuditRow> = sqlx::query_as(
@@ -130,7 +136,7 @@ macro_rules! store_impl {
                      FROM login_audit ORDER BY id DESC LIMIT $1",
                 )
                 .bind(i64::from(limit))
-                .fetch_all(&self.pool)
+                .fetch_all(&self.audit_pool)
                 .await
                 .map_err(|e| self.db(e))?;
                 rows.into_iter().map(crate::common::audit_from_row).collect()
@@ -185,7 +191,7 @@ macro_rules! store_impl {
             async fn purge_audit_before(&self, before: i64) -> Result<u64, lakests_core::store::StoreError> {
                 let done = sqlx::query("DELETE FROM login_audit WHERE at < $1")
                     .bind(before)
-                    .execute(&self.pool)
+                    .execute(&self.audit_pool)
                     .await
                     .map_err(|e| self.db(e))?;
                 Ok(done.rows_affected())

@@ -1,7 +1,9 @@
-//! The PostgreSQL change feed: the generation row (migration 0005) read by
+//! The change feeds. PostgreSQL: the generation row (migration 0005) read by
 //! [`lakests_store::PgChanges`]. A change committed anywhere (another replica's store, psql) is
 //! seen by the next call; concurrent calls share reads without ever answering with one that
-//! began before them; the feed says `None` when the database cannot be read.
+//! began before them; the feed says `None` when the database cannot be read. SQLite: the
+//! inotify watch of [`lakests_store::SqliteChanges`] sees every write to the database file and
+//! none to the audit log beside it.
 
 mod support;
 
@@ -13,6 +15,46 @@ use lakests_core::cache::ChangeFeed;
 use lakests_core::store::{LoginAudit, LoginOutcome, Store, UserRecord};
 use lakests_store::{PgChanges, PostgresStore};
 use support::PostgresFixture;
+
+fn audit_record() -> LoginAudit {
+    LoginAudit {
+        at: 2,
+        outcome: LoginOutcome::Success,
+        reason: "token minted".into(),
+        external_id: Some("sub-alice".into()),
+        username: Some("alice".into()),
+        client_addr: None,
+        request_id: "r".into(),
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn sqlite_a_login_audit_record_moves_no_generation_and_a_user_write_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("lakests.db");
+    let store = lakests_store::SqliteStore::open(&path, Duration::from_secs(5))
+        .await
+        .expect("open");
+    let feed = lakests_store::SqliteChanges::watch(&path).expect("watch");
+    let g0 = feed.generation().await.expect("a generation");
+    for _ in 0..3 {
+        store.append_audit(&audit_record()).await.expect("audit");
+    }
+    assert_eq!(
+        feed.generation().await,
+        Some(g0),
+        "audit records (in {}) moved the generation",
+        lakests_store::SqliteStore::audit_path(&path).display()
+    );
+    assert_eq!(store.list_audit(10).await.expect("list").len(), 3);
+    store.create_user(&user("alice")).await.expect("create");
+    let g1 = feed.generation().await.expect("a generation");
+    assert_ne!(g0, g1, "a user created");
+    store.purge_audit_before(3).await.expect("purge");
+    assert_eq!(feed.generation().await, Some(g1), "audit retention");
+    store.close().await;
+}
 
 fn user(name: &str) -> UserRecord {
     UserRecord {
@@ -92,18 +134,7 @@ async fn a_change_committed_elsewhere_is_seen_by_the_next_call() {
     assert_ne!(g1, g2, "a user updated in psql");
 
     // Records that are not cached move nothing.
-    db.store
-        .append_audit(&LoginAudit {
-            at: 2,
-            outcome: LoginOutcome::Success,
-            reason: "token minted".into(),
-            external_id: Some("sub-alice".into()),
-            username: Some("alice".into()),
-            client_addr: None,
-            request_id: "r".into(),
-        })
-        .await
-        .expect("audit");
+    db.store.append_audit(&audit_record()).await.expect("audit");
     assert_eq!(feed.generation().await, Some(g2), "an audit record");
 
     // A transaction that writes many rows moves the row once, at commit.

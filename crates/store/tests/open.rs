@@ -51,6 +51,10 @@ async fn sqlite_creates_its_directory_and_a_file_only_the_owner_can_read() {
     let wal = parent.join("lakests.db-wal");
     assert!(wal.exists(), "no WAL file: journal mode is not WAL");
     assert_eq!(mode(&wal), 0o600, "WAL file");
+    // The login audit log beside it, as private.
+    let audit = parent.join("lakests-audit.db");
+    assert_eq!(SqliteStore::audit_path(&path), audit);
+    assert_eq!(mode(&audit), 0o600, "audit log");
     store.close().await;
 }
 
@@ -66,6 +70,11 @@ async fn sqlite_leaves_the_mode_of_an_existing_file_alone() {
         .await
         .expect("open an empty file");
     assert_eq!(mode(&path), 0o640);
+    assert_eq!(
+        mode(&SqliteStore::audit_path(&path)),
+        0o640,
+        "a new audit log takes the database file's mode"
+    );
     lakests_core::store::Store::ping(&store)
         .await
         .expect("ping");

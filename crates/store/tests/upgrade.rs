@@ -1,5 +1,6 @@
 //! Upgrading a database made before the directory (migration 0001 only): existing users keep
-//! their memberships, and the groups they name become group records, on both backends.
+//! their memberships, and the groups they name become group records, on both backends. An
+//! SQLite database made before the audit log had a file of its own keeps its records.
 
 mod support;
 
@@ -60,6 +61,74 @@ async fn sqlite_memberships_survive_the_upgrade_and_become_groups() {
         .expect("upgrade");
     check_upgraded(&store).await;
     store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_audit_records_move_into_the_audit_log_once_and_none_is_lost() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("old.db");
+    {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true),
+            )
+            .await
+            .expect("old database");
+        let mut old = sqlx::migrate!("./migrations/sqlite");
+        old.migrations = Cow::Owned(old.migrations[..4].to_vec());
+        old.run(&pool).await.expect("migrations 0001 to 0004");
+        for i in 1..=300 {
+            sqlx::query(
+                "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) \
+                 VALUES ($1, 'success', 'token minted', 'sub-alice', 'alice', '127.0.0.1', $2)",
+            )
+            .bind(i64::from(i))
+            .bind(format!("r-{i}"))
+            .execute(&pool)
+            .await
+            .expect("old audit row");
+        }
+        pool.close().await;
+    }
+    let audit_file = SqliteStore::audit_path(&path);
+    assert!(!audit_file.exists());
+    let store = SqliteStore::open(&path, Duration::from_secs(5))
+        .await
+        .expect("upgrade");
+    let records = store.list_audit(1000).await.expect("audit");
+    assert_eq!(records.len(), 300, "every old record, once");
+    assert_eq!(records[0].request_id, "r-300", "newest first, as before");
+    assert_eq!(records[299].request_id, "r-1");
+    // New records follow the old ones.
+    let mut next = records[0].clone();
+    next.request_id = "r-new".into();
+    store.append_audit(&next).await.expect("append");
+    assert_eq!(
+        store.list_audit(1).await.expect("audit")[0].request_id,
+        "r-new"
+    );
+    store.close().await;
+
+    // The main file no longer has the table; opening again moves nothing twice.
+    let store = SqliteStore::open(&path, Duration::from_secs(5))
+        .await
+        .expect("reopen");
+    assert_eq!(store.list_audit(1000).await.expect("audit").len(), 301);
+    store.close().await;
+    let main = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect_with(sqlx::sqlite::SqliteConnectOptions::new().filename(&path))
+        .await
+        .expect("main file");
+    let tables: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'login_audit'",
+    )
+    .fetch_one(&main)
+    .await
+    .expect("schema");
+    assert_eq!(tables, 0, "login_audit is still in the main file");
+    main.close().await;
 }
 
 #[tokio::test]

@@ -1,0 +1,116 @@
+//! Group commit for login audit records, on either backend: every login waits for its record's
+//! commit (a record is never acknowledged before it is written), but records that arrive while
+//! a commit is in progress share the next one: one multi-row `INSERT` (one transaction, one WAL
+//! write) for all of them instead of one each. With logins in flight that is most of the
+//! store's work per login: on PostgreSQL a round trip and a WAL flush each, on SQLite a trip to
+//! the connection's worker thread, the write lock and a WAL append each (bench/NOTES.md,
+//! issue 14 targets 2 and 3).
+
+use lakests_core::store::LoginAudit;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::redact::chain;
+
+/// A record waiting for its commit, with the caller to tell.
+type AuditJob = (LoginAudit, oneshot::Sender<Result<(), String>>);
+
+/// Most records one `INSERT` carries ([`COLUMNS`] parameters each: far below SQLite's limit
+/// of 32766 and PostgreSQL's of 65535).
+const AUDIT_BATCH: usize = 64;
+
+/// The columns of a record in the `INSERT`.
+const COLUMNS: usize = 7;
+
+/// Why an append failed: the database's message (the backend redacts it), or the writer gone.
+pub(crate) enum AuditFailure {
+    Database(String),
+    Stopped,
+}
+
+/// The handle of a backend's audit writer task; clones share the task.
+#[derive(Debug, Clone)]
+pub(crate) struct AuditWriter {
+    jobs: mpsc::Sender<AuditJob>,
+}
+
+impl AuditWriter {
+    /// Starts the writer task on the current Tokio runtime; it ends when every handle is gone.
+    pub(crate) fn start<DB>(pool: sqlx::Pool<DB>) -> AuditWriter
+    where
+        DB: sqlx::Database,
+        i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+        for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        let (jobs, mut queue) = mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = queue.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < AUDIT_BATCH {
+                    match queue.try_recv() {
+                        Ok(job) => batch.push(job),
+                        Err(_) => break,
+                    }
+                }
+                let (records, replies): (Vec<LoginAudit>, Vec<_>) = batch.into_iter().unzip();
+                let done = insert(&pool, records).await.map_err(|e| chain(&e));
+                for reply in replies {
+                    let _ = reply.send(done.clone());
+                }
+            }
+        });
+        AuditWriter { jobs }
+    }
+
+    /// Appends `record`, returning once it is committed.
+    pub(crate) async fn append(&self, record: &LoginAudit) -> Result<(), AuditFailure> {
+        let (reply, committed) = oneshot::channel();
+        self.jobs
+            .send((record.clone(), reply))
+            .await
+            .map_err(|_| AuditFailure::Stopped)?;
+        match committed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(AuditFailure::Database(message)),
+            Err(_) => Err(AuditFailure::Stopped),
+        }
+    }
+}
+
+/// One multi-row `INSERT` of `records` (`$n` placeholders: both backends take them).
+async fn insert<DB>(pool: &sqlx::Pool<DB>, records: Vec<LoginAudit>) -> Result<(), sqlx::Error>
+where
+    DB: sqlx::Database,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    let rows: Vec<String> = (0..records.len())
+        .map(|i| {
+            let n = i * COLUMNS;
+            let cells: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", n + c)).collect();
+            format!("({})", cells.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) VALUES {}",
+        rows.join(", ")
+    );
+    let mut query = sqlx::query::<DB>(&sql);
+    for record in records {
+        query = query
+            .bind(record.at)
+            .bind(record.outcome.as_str().to_owned())
+            .bind(record.reason)
+            .bind(record.external_id)
+            .bind(record.username)
+            .bind(record.client_addr)
+            .bind(record.request_id);
+    }
+    query.execute(pool).await?;
+    Ok(())
+}
