@@ -33,17 +33,20 @@ pub(crate) struct AuditWriter {
     jobs: mpsc::Sender<AuditJob>,
 }
 
-impl AuditWriter {
+/// The writer's database work, for any sqlx database that takes the record's columns.
+pub(crate) struct GroupCommit<DB>(std::marker::PhantomData<DB>);
+
+impl<DB> GroupCommit<DB>
+where
+    DB: sqlx::Database,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
     /// Starts the writer task on the current Tokio runtime; it ends when every handle is gone.
-    pub(crate) fn start<DB>(pool: sqlx::Pool<DB>) -> AuditWriter
-    where
-        DB: sqlx::Database,
-        i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-        String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-        Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-        for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-    {
+    pub(crate) fn start(pool: sqlx::Pool<DB>) -> AuditWriter {
         let (jobs, mut queue) = mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
         tokio::spawn(async move {
             while let Some(first) = queue.recv().await {
@@ -55,7 +58,7 @@ impl AuditWriter {
                     }
                 }
                 let (records, replies): (Vec<LoginAudit>, Vec<_>) = batch.into_iter().unzip();
-                let done = insert(&pool, records).await.map_err(|e| chain(&e));
+                let done = Self::insert(&pool, records).await.map_err(|e| chain(&e));
                 for reply in replies {
                     let _ = reply.send(done.clone());
                 }
@@ -64,6 +67,36 @@ impl AuditWriter {
         AuditWriter { jobs }
     }
 
+    /// One multi-row `INSERT` of `records` (`$n` placeholders: both backends take them).
+    async fn insert(pool: &sqlx::Pool<DB>, records: Vec<LoginAudit>) -> Result<(), sqlx::Error> {
+        let rows: Vec<String> = (0..records.len())
+            .map(|i| {
+                let n = i * COLUMNS;
+                let cells: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", n + c)).collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) VALUES {}",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query::<DB>(&sql);
+        for record in records {
+            query = query
+                .bind(record.at)
+                .bind(record.outcome.as_str().to_owned())
+                .bind(record.reason)
+                .bind(record.external_id)
+                .bind(record.username)
+                .bind(record.client_addr)
+                .bind(record.request_id);
+        }
+        query.execute(pool).await?;
+        Ok(())
+    }
+}
+
+impl AuditWriter {
     /// Appends `record`, returning once it is committed.
     pub(crate) async fn append(&self, record: &LoginAudit) -> Result<(), AuditFailure> {
         let (reply, committed) = oneshot::channel();
@@ -77,40 +110,4 @@ impl AuditWriter {
             Err(_) => Err(AuditFailure::Stopped),
         }
     }
-}
-
-/// One multi-row `INSERT` of `records` (`$n` placeholders: both backends take them).
-async fn insert<DB>(pool: &sqlx::Pool<DB>, records: Vec<LoginAudit>) -> Result<(), sqlx::Error>
-where
-    DB: sqlx::Database,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-{
-    let rows: Vec<String> = (0..records.len())
-        .map(|i| {
-            let n = i * COLUMNS;
-            let cells: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", n + c)).collect();
-            format!("({})", cells.join(", "))
-        })
-        .collect();
-    let sql = format!(
-        "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) VALUES {}",
-        rows.join(", ")
-    );
-    let mut query = sqlx::query::<DB>(&sql);
-    for record in records {
-        query = query
-            .bind(record.at)
-            .bind(record.outcome.as_str().to_owned())
-            .bind(record.reason)
-            .bind(record.external_id)
-            .bind(record.username)
-            .bind(record.client_addr)
-            .bind(record.request_id);
-    }
-    query.execute(pool).await?;
-    Ok(())
 }

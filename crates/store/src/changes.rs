@@ -151,6 +151,33 @@ mod sqlite_feed {
         }
     }
 
+    #[async_trait::async_trait]
+    impl ChangeFeed for SqliteChanges {
+        async fn generation(&self) -> Option<u64> {
+            if self.broken.load(Ordering::SeqCst) {
+                return None;
+            }
+            match self.drain() {
+                Ok(true) => {
+                    self.generation.fetch_add(1, Ordering::SeqCst);
+                }
+                Ok(false) => {}
+                Err(()) => {
+                    tracing::warn!(
+                        "the watch on the SQLite database's directory is gone; caching stops"
+                    );
+                    self.broken.store(true, Ordering::SeqCst);
+                    return None;
+                }
+            }
+            Some(self.generation.load(Ordering::SeqCst))
+        }
+
+        fn bump(&self) {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
     #[cfg(test)]
     mod tests {
         use super::is_database_file;
@@ -179,33 +206,6 @@ mod sqlite_feed {
             assert!(!is_database_file(b"lakests", b"lakests-audit"));
             assert!(!is_database_file(b"lakests", b"lakests-audit-wal"));
             assert!(is_database_file(b"lakests", b"lakests-wal"));
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl ChangeFeed for SqliteChanges {
-        async fn generation(&self) -> Option<u64> {
-            if self.broken.load(Ordering::SeqCst) {
-                return None;
-            }
-            match self.drain() {
-                Ok(true) => {
-                    self.generation.fetch_add(1, Ordering::SeqCst);
-                }
-                Ok(false) => {}
-                Err(()) => {
-                    tracing::warn!(
-                        "the watch on the SQLite database's directory is gone; caching stops"
-                    );
-                    self.broken.store(true, Ordering::SeqCst);
-                    return None;
-                }
-            }
-            Some(self.generation.load(Ordering::SeqCst))
-        }
-
-        fn bump(&self) {
-            self.generation.fetch_add(1, Ordering::SeqCst);
         }
     }
 }

@@ -11,7 +11,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::audit::{AuditFailure, AuditWriter};
+use crate::audit::{AuditFailure, AuditWriter, GroupCommit};
 use crate::common::{backend, backend_msg, external_id_exists, user_exists};
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -39,35 +39,33 @@ impl SqliteStore {
     /// and runs the migrations. A file this creates is readable by its owner only (0600): it
     /// holds the user directory. `busy_timeout` is how long a writer waits for the lock.
     pub async fn open(path: &Path, busy_timeout: Duration) -> Result<SqliteStore, StoreError> {
-        let shown = path.display();
-        create_private_file(path, None)
-            .map_err(|e| backend_msg(format!("creating SQLite database {shown}: {e}")))?;
-        let pool = connect(path, busy_timeout, MAX_CONNECTIONS)
-            .await
-            .map_err(|e| backend_msg(format!("opening SQLite database {shown}: {e}")))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .map_err(|e| backend_msg(format!("migrating SQLite database {shown}: {e}")))?;
-
+        let pool = open_file(
+            path,
+            "SQLite database",
+            None,
+            busy_timeout,
+            MAX_CONNECTIONS,
+            &MIGRATOR,
+        )
+        .await?;
         let audit_file = Self::audit_path(path);
+        let audit_pool = open_file(
+            &audit_file,
+            "the SQLite audit log",
+            Some(path),
+            busy_timeout,
+            AUDIT_CONNECTIONS,
+            &AUDIT_MIGRATOR,
+        )
+        .await?;
         let shown = audit_file.display();
-        create_private_file(&audit_file, Some(path))
-            .map_err(|e| backend_msg(format!("creating the SQLite audit log {shown}: {e}")))?;
-        let audit_pool = connect(&audit_file, busy_timeout, AUDIT_CONNECTIONS)
-            .await
-            .map_err(|e| backend_msg(format!("opening the SQLite audit log {shown}: {e}")))?;
-        AUDIT_MIGRATOR
-            .run(&audit_pool)
-            .await
-            .map_err(|e| backend_msg(format!("migrating the SQLite audit log {shown}: {e}")))?;
         move_old_audit(&pool, &audit_file).await.map_err(|e| {
             backend_msg(format!(
                 "moving the login audit of {} into {shown}: {e}",
                 path.display()
             ))
         })?;
-        let audit = AuditWriter::start(audit_pool.clone());
+        let audit = GroupCommit::start(audit_pool.clone());
         Ok(SqliteStore {
             pool,
             audit_pool,
@@ -110,6 +108,29 @@ impl SqliteStore {
 }
 
 crate::directory::directory_impl!(SqliteStore, "");
+
+/// Creates (see [`create_private_file`]), connects to and migrates the SQLite file at `path`;
+/// errors name it as `what` and the path.
+async fn open_file(
+    path: &Path,
+    what: &str,
+    like: Option<&Path>,
+    busy_timeout: Duration,
+    max: u32,
+    migrator: &Migrator,
+) -> Result<SqlitePool, StoreError> {
+    let shown = path.display();
+    create_private_file(path, like)
+        .map_err(|e| backend_msg(format!("creating {what} {shown}: {e}")))?;
+    let pool = connect(path, busy_timeout, max)
+        .await
+        .map_err(|e| backend_msg(format!("opening {what} {shown}: {e}")))?;
+    migrator
+        .run(&pool)
+        .await
+        .map_err(|e| backend_msg(format!("migrating {what} {shown}: {e}")))?;
+    Ok(pool)
+}
 
 /// A pool on the SQLite file at `path`: WAL journal, `synchronous = NORMAL` (a commit is
 /// durable once the WAL is synced at a checkpoint; an application crash loses nothing).

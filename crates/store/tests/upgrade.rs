@@ -16,6 +16,22 @@ const OLD_ROWS: &str = "INSERT INTO users (username, external_id, email, friendl
      VALUES ('alice', 'sub-alice', NULL, NULL, 100), ('bob', NULL, NULL, NULL, 50); \
      INSERT INTO user_groups (username, group_name) VALUES ('alice', 'admins'), ('alice', 'devs'), ('bob', 'devs');";
 
+/// An SQLite database at `path` as the first `migrations` migrations left it.
+async fn old_sqlite_database(path: &std::path::Path, migrations: usize) -> sqlx::SqlitePool {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true),
+        )
+        .await
+        .expect("old database");
+    let mut old = sqlx::migrate!("./migrations/sqlite");
+    old.migrations = Cow::Owned(old.migrations[..migrations].to_vec());
+    old.run(&pool).await.expect("old migrations");
+    pool
+}
+
 async fn check_upgraded(store: &dyn Store) {
     let alice = store.get_user("alice").await.expect("get").expect("alice");
     assert_eq!(alice.groups, ["admins", "devs"]);
@@ -42,17 +58,7 @@ async fn sqlite_memberships_survive_the_upgrade_and_become_groups() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("old.db");
     {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .connect_with(
-                sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(&path)
-                    .create_if_missing(true),
-            )
-            .await
-            .expect("old database");
-        let mut old = sqlx::migrate!("./migrations/sqlite");
-        old.migrations = Cow::Owned(old.migrations[..1].to_vec());
-        old.run(&pool).await.expect("migration 0001");
+        let pool = old_sqlite_database(&path, 1).await;
         sqlx::raw_sql(OLD_ROWS).execute(&pool).await.expect("rows");
         pool.close().await;
     }
@@ -68,17 +74,7 @@ async fn sqlite_audit_records_move_into_the_audit_log_once_and_none_is_lost() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("old.db");
     {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .connect_with(
-                sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(&path)
-                    .create_if_missing(true),
-            )
-            .await
-            .expect("old database");
-        let mut old = sqlx::migrate!("./migrations/sqlite");
-        old.migrations = Cow::Owned(old.migrations[..4].to_vec());
-        old.run(&pool).await.expect("migrations 0001 to 0004");
+        let pool = old_sqlite_database(&path, 4).await;
         for i in 1..=300 {
             sqlx::query(
                 "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) \
