@@ -171,7 +171,8 @@ fn login_main() -> anyhow::Result<()> {
             let cpu: Vec<String> = run
                 .cpu_us
                 .iter()
-                .map(|(n, us)| format!("{n} {us:.0} µs"))
+                .zip(&run.switches)
+                .map(|((n, us), sw)| format!("{n} {us:.0} µs ({sw:.1} context switches)"))
                 .collect();
             println!(
                 "{:.0} logins/s; CPU per login: {}",
@@ -724,6 +725,26 @@ fn cpu_ticks(pid: u32) -> u64 {
     get(11) + get(12)
 }
 
+/// Context switches of every thread of a process so far (`voluntary_ctxt_switches` and
+/// `nonvoluntary_ctxt_switches` of each `/proc/PID/task/TID/status`); threads that ended are
+/// not counted.
+fn context_switches(pid: u32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// (VmRSS, VmHWM) in KiB.
 fn rss_kb(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -943,6 +964,8 @@ struct LoginRun {
     p50_ms: f64,
     p99_ms: f64,
     cpu_us: Vec<(String, f64)>,
+    /// Context switches (voluntary and not, every thread) per login, per process.
+    switches: Vec<f64>,
 }
 
 impl System {
@@ -1085,6 +1108,11 @@ impl System {
 
     async fn login_load(&self, ctx: &Ctx) -> anyhow::Result<LoginRun> {
         let before: Vec<u64> = self.procs.iter().map(|p| cpu_ticks(p.pid())).collect();
+        let switched: Vec<u64> = self
+            .procs
+            .iter()
+            .map(|p| context_switches(p.pid()))
+            .collect();
         let count = Arc::new(AtomicU64::new(0));
         let deadline = Instant::now() + Duration::from_secs(RUN_SECS);
         let started = Instant::now();
@@ -1113,6 +1141,14 @@ impl System {
         }
         let elapsed = started.elapsed().as_secs_f64();
         let after: Vec<u64> = self.procs.iter().map(|p| cpu_ticks(p.pid())).collect();
+        let switches = self
+            .procs
+            .iter()
+            .zip(&switched)
+            .map(|(p, b)| {
+                context_switches(p.pid()).saturating_sub(*b) as f64 / lat.len().max(1) as f64
+            })
+            .collect();
         lat.sort();
         let n = lat.len().max(1);
         let pct = |q: f64| {
@@ -1136,6 +1172,7 @@ impl System {
             p50_ms: pct(0.5),
             p99_ms: pct(0.99),
             cpu_us,
+            switches,
         })
     }
 }
