@@ -320,7 +320,7 @@ pub async fn run(ctx: &Ctx, results: &Path) -> anyhow::Result<()> {
     writeln!(s, "## 8. Soak\n")?;
     writeln!(
         s,
-        "`./bench/run.sh soak`: three `lakests serve` processes (IdP ES256, authenticator, STS server on SQLite, default configuration: `auth.cache` on, invalidated by the store's generation; every login's audit insert moves it). After a warm-up with the same mix ({WARMUP_LOGINS} logins paced as below while `wrk` verifies for {WARMUP_SECS} s), {SOAK_LOGINS} logins ({LOGIN_CONCURRENCY} in flight, paced at {LOGIN_RATE}/s: the development IdP holds at most 10,000 codes, each for 60 s) and at least {SOAK_VERIFICATIONS} `GET /api/v1/user` with a bearer token (`wrk -t1 -c32`, {CHUNK_SECS} s runs until the count is reached) run at the same time. Resident memory (VmRSS) of the authenticator and the STS server is sampled every second (series in `bench/out/soak/rss.csv`).\n"
+        "`./bench/run.sh soak`: three `lakests serve` processes (IdP ES256, authenticator, STS server on SQLite, default configuration: `auth.cache` on, invalidated by the store's generation, which login audit records, kept in a file of their own, do not move). After a warm-up with the same mix ({WARMUP_LOGINS} logins paced as below while `wrk` verifies for {WARMUP_SECS} s), {SOAK_LOGINS} logins ({LOGIN_CONCURRENCY} in flight, paced at {LOGIN_RATE}/s: the development IdP holds at most 10,000 codes, each for 60 s) and at least {SOAK_VERIFICATIONS} `GET /api/v1/user` with a bearer token (`wrk -t1 -c32`, {CHUNK_SECS} s runs until the count is reached) run at the same time. Resident memory (VmRSS) of the authenticator and the STS server is sampled every second (series in `bench/out/soak/rss.csv`).\n"
     )?;
     writeln!(
         s,
