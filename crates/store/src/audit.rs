@@ -45,11 +45,25 @@ where
     for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
-    /// Starts the writer task on the current Tokio runtime; it ends when every handle is gone.
+    /// Starts the writer task on the current Tokio runtime; it ends when every handle is gone
+    /// or the pool closes (giving its connection back, which `Pool::close` waits for).
     pub(crate) fn start(pool: sqlx::Pool<DB>) -> AuditWriter {
         let (jobs, mut queue) = mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
+        let mut closed = pool.close_event();
         tokio::spawn(async move {
-            while let Some(first) = queue.recv().await {
+            // The writer keeps one connection: on SQLite, connections taking turns at writing
+            // each found the page cache the other had invalidated, freed it and read the pages
+            // back (half of the writer thread's time went to malloc and free; perf,
+            // bench/NOTES.md); on PostgreSQL it is one backend with the statement prepared.
+            let mut conn: Option<sqlx::pool::PoolConnection<DB>> = None;
+            loop {
+                let first = tokio::select! {
+                    job = queue.recv() => match job {
+                        Some(job) => job,
+                        None => break,
+                    },
+                    _ = &mut closed => break,
+                };
                 let mut batch = vec![first];
                 while batch.len() < AUDIT_BATCH {
                     match queue.try_recv() {
@@ -58,7 +72,18 @@ where
                     }
                 }
                 let (records, replies): (Vec<LoginAudit>, Vec<_>) = batch.into_iter().unzip();
-                let done = Self::insert(&pool, records).await.map_err(|e| chain(&e));
+                let done = match conn.as_mut() {
+                    Some(held) => Self::insert(held, records).await,
+                    None => match pool.acquire().await {
+                        Ok(fresh) => Self::insert(conn.insert(fresh), records).await,
+                        Err(e) => Err(e),
+                    },
+                };
+                if done.is_err() {
+                    // A broken connection is not kept: the next batch takes another.
+                    conn = None;
+                }
+                let done = done.map_err(|e| chain(&e));
                 for reply in replies {
                     let _ = reply.send(done.clone());
                 }
@@ -68,7 +93,10 @@ where
     }
 
     /// One multi-row `INSERT` of `records` (`$n` placeholders: both backends take them).
-    async fn insert(pool: &sqlx::Pool<DB>, records: Vec<LoginAudit>) -> Result<(), sqlx::Error> {
+    async fn insert(
+        conn: &mut DB::Connection,
+        records: Vec<LoginAudit>,
+    ) -> Result<(), sqlx::Error> {
         let rows: Vec<String> = (0..records.len())
             .map(|i| {
                 let n = i * COLUMNS;
@@ -91,7 +119,7 @@ where
                 .bind(record.client_addr)
                 .bind(record.request_id);
         }
-        query.execute(pool).await?;
+        query.execute(&mut *conn).await?;
         Ok(())
     }
 }
