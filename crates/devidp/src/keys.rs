@@ -14,10 +14,14 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use aws_lc_rs::encoding::AsDer;
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+};
 use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use lakests_config::SigningAlg;
 use serde::{Deserialize, Serialize};
 
@@ -58,9 +62,51 @@ pub(crate) struct SigningKey {
     pub(crate) kid: String,
     pub(crate) alg: SigningAlg,
     pub(crate) status: KeyStatus,
-    pub(crate) encoding: EncodingKey,
+    signer: std::sync::Arc<Signer>,
     pub(crate) jwk: Jwk,
 }
+
+/// A private key parsed once, when its file is loaded. jsonwebtoken's `EncodingKey` keeps the
+/// PKCS#8 bytes and parses them again for every signature; for P-256 the parse checks the key
+/// with a scalar multiplication as costly as the signature itself (callgrind, bench/NOTES.md).
+enum Signer {
+    Rsa(RsaKeyPair),
+    Ec(EcdsaKeyPair),
+}
+
+impl SigningKey {
+    /// The compact JWS of `claims` under `header`, as `jsonwebtoken::encode` makes it (the same
+    /// JSON and base64url of each part; the signature by aws-lc-rs with the parsed key).
+    pub(crate) fn sign<T: Serialize>(
+        &self,
+        header: &Header,
+        claims: &T,
+    ) -> Result<String, SignError> {
+        let part = |value: Vec<u8>| URL_SAFE_NO_PAD.encode(value);
+        let header = serde_json::to_vec(header).map_err(|_| SignError)?;
+        let claims = serde_json::to_vec(claims).map_err(|_| SignError)?;
+        let input = format!("{}.{}", part(header), part(claims));
+        let rng = SystemRandom::new();
+        let signature = match self.signer.as_ref() {
+            Signer::Rsa(key) => {
+                let mut out = vec![0; key.public_modulus_len()];
+                key.sign(&RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut out)
+                    .map_err(|_| SignError)?;
+                out
+            }
+            Signer::Ec(key) => key
+                .sign(&rng, input.as_bytes())
+                .map_err(|_| SignError)?
+                .as_ref()
+                .to_vec(),
+        };
+        Ok(format!("{input}.{}", part(signature)))
+    }
+}
+
+/// A token could not be signed (the claims do not serialize, or aws-lc-rs refused).
+#[derive(Debug)]
+pub(crate) struct SignError;
 
 impl std::fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -195,11 +241,21 @@ fn generate_pem(alg: SigningAlg) -> Result<String, DevIdpError> {
 
 /// Parses a PEM key and derives its public JWK and `kid` (the RFC 7638 thumbprint).
 fn load_pem(pem: &str, alg: SigningAlg, status: KeyStatus) -> Result<SigningKey, &'static str> {
+    let not_pkcs8 = "not a PKCS#8 PEM private key of the expected type";
     let encoding = match alg {
         SigningAlg::RS256 => EncodingKey::from_rsa_pem(pem.as_bytes()),
         SigningAlg::ES256 => EncodingKey::from_ec_pem(pem.as_bytes()),
     }
-    .map_err(|_| "not a PKCS#8 PEM private key of the expected type")?;
+    .map_err(|_| not_pkcs8)?;
+    let der = pem::parse(pem).map_err(|_| not_pkcs8)?;
+    let signer = match alg {
+        SigningAlg::RS256 => RsaKeyPair::from_pkcs8(der.contents()).map(Signer::Rsa),
+        SigningAlg::ES256 => {
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der.contents())
+                .map(Signer::Ec)
+        }
+    }
+    .map_err(|_| not_pkcs8)?;
     let mut jwk = Jwk::from_encoding_key(&encoding, jwt_alg(alg))
         .map_err(|_| "the public key cannot be derived")?;
     let kid = jwk.thumbprint(ThumbprintHash::SHA256);
@@ -209,7 +265,7 @@ fn load_pem(pem: &str, alg: SigningAlg, status: KeyStatus) -> Result<SigningKey,
         kid,
         alg,
         status,
-        encoding,
+        signer: std::sync::Arc::new(signer),
         jwk,
     })
 }
@@ -474,6 +530,39 @@ mod tests {
             assert_eq!(mode, 0o600, "{:?}", entry.file_name());
         }
         assert_eq!(first.jwks().keys.len(), 2, "next keys are not published");
+    }
+
+    /// The kept key signs what jsonwebtoken would: byte for byte for RS256 (PKCS#1 v1.5 is
+    /// deterministic), and a signature jsonwebtoken verifies with the published JWK for ES256.
+    #[test]
+    fn kept_keys_sign_what_jsonwebtoken_signs_and_verifies() {
+        let claims = serde_json::json!({"iss": "http://127.0.0.1:1", "sub": "alice", "aud": "c", "exp": 4_000_000_000u64});
+        for alg in ALGS {
+            let pem = generate_pem(alg).unwrap();
+            let key = load_pem(&pem, alg, KeyStatus::Current).unwrap();
+            let mut header = Header::new(jwt_alg(alg));
+            header.kid = Some(key.kid.clone());
+            let token = key.sign(&header, &claims).unwrap();
+            if alg == SigningAlg::RS256 {
+                let encoding = EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap();
+                assert_eq!(
+                    token,
+                    jsonwebtoken::encode(&header, &claims, &encoding).unwrap()
+                );
+            }
+            let decoding = jsonwebtoken::DecodingKey::from_jwk(&key.jwk).unwrap();
+            let mut validation = jsonwebtoken::Validation::new(jwt_alg(alg));
+            validation.set_audience(&["c"]);
+            let data =
+                jsonwebtoken::decode::<serde_json::Value>(&token, &decoding, &validation).unwrap();
+            assert_eq!(data.claims, claims);
+            assert_eq!(data.header.kid.as_deref(), Some(key.kid.as_str()));
+            let other = load_pem(&generate_pem(alg).unwrap(), alg, KeyStatus::Current).unwrap();
+            let foreign = jsonwebtoken::DecodingKey::from_jwk(&other.jwk).unwrap();
+            assert!(
+                jsonwebtoken::decode::<serde_json::Value>(&token, &foreign, &validation).is_err()
+            );
+        }
     }
 
     #[test]

@@ -355,8 +355,8 @@ fn id_token(
     };
     let mut header = Header::new(jwt_alg(alg));
     header.kid = Some(key.kid.clone());
-    let token = jsonwebtoken::encode(&header, &c, &key.encoding).map_err(|e| {
-        tracing::error!(error = %e, "cannot sign an ID token");
+    let token = key.sign(&header, &c).map_err(|_| {
+        tracing::error!(kid = %key.kid, "cannot sign an ID token");
         OAuthError::new("server_error", "the ID token cannot be signed")
     })?;
     if faults.contains(&IdpFault::BadSignature) {
