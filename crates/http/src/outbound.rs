@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use reqwest::{Method, RequestBuilder, StatusCode, header::HeaderMap};
+pub use reqwest::{Method, RequestBuilder, StatusCode, Url, header::HeaderMap};
 
 /// How an [`Outbound`] client behaves.
 #[derive(Debug, Clone)]

@@ -13,7 +13,7 @@ use lakests_core::{
     Authenticator, AuthenticatorError, Claims, NO_SESSION_MODE, Reason, Refusal, RequestContext,
 };
 use lakests_http::outbound::{
-    FetchError, Outbound, OutboundBuildError, OutboundOptions, StatusCode,
+    FetchError, Outbound, OutboundBuildError, OutboundOptions, StatusCode, Url,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -30,7 +30,13 @@ const MAX_MESSAGE_CHARS: usize = 256;
 pub struct RemoteAuthenticator {
     out: Outbound,
     base: String,
+    /// The URLs of [`PATHS`], parsed once: a request built from a string parses it again every
+    /// time (about 20,000 instructions of the STS server's login; callgrind, bench/NOTES.md).
+    urls: Vec<(&'static str, Url)>,
 }
+
+/// The paths this client posts to, under the endpoint.
+const PATHS: [&str; 3] = ["/sts/login", "/sts/authorize", "/sts/authorize/exchange"];
 
 impl RemoteAuthenticator {
     /// A client for the authentication API at `endpoint` (a base URL normally ending in
@@ -40,10 +46,13 @@ impl RemoteAuthenticator {
             connect_timeout: timeout.min(Duration::from_secs(5)),
             ..OutboundOptions::new(timeout, MAX_RESPONSE_BYTES)
         })?;
-        Ok(Self {
-            out,
-            base: endpoint.trim_end_matches('/').to_owned(),
-        })
+        let base = endpoint.trim_end_matches('/').to_owned();
+        // An endpoint that does not parse keeps failing at each call, as it did before.
+        let urls = PATHS
+            .iter()
+            .filter_map(|path| Some((*path, Url::parse(&format!("{base}{path}")).ok()?)))
+            .collect();
+        Ok(Self { out, base, urls })
     }
 }
 
@@ -57,12 +66,15 @@ impl RemoteAuthenticator {
         ctx: &RequestContext,
         not_found: Option<&str>,
     ) -> Result<Resp, AuthenticatorError> {
+        let client = self.out.client();
+        let builder = match self.urls.iter().find(|(p, _)| *p == path) {
+            Some((_, url)) => client.post(url.clone()),
+            None => client.post(format!("{}{path}", self.base)),
+        };
         let answer = self
             .out
             .execute(
-                self.out
-                    .client()
-                    .post(format!("{}{path}", self.base))
+                builder
                     .header("X-Request-ID", &ctx.request_id)
                     .json(request),
             )
