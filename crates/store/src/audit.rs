@@ -1,10 +1,9 @@
-//! Group commit for login audit records, on either backend: every login waits for its record's
+//! Group commit for PostgreSQL's login audit records: every login waits for its record's
 //! commit (a record is never acknowledged before it is written), but records that arrive while
 //! a commit is in progress share the next one: one multi-row `INSERT` (one transaction, one WAL
-//! write) for all of them instead of one each. With logins in flight that is most of the
-//! store's work per login: on PostgreSQL a round trip and a WAL flush each, on SQLite a trip to
-//! the connection's worker thread, the write lock and a WAL append each (bench/NOTES.md,
-//! issue 14 targets 2 and 3).
+//! flush) for all of them instead of one each, by one writer task on one connection. SQLite's
+//! records are written by the logins themselves (`crate::sqlite_audit`): there a writer task
+//! only added thread hops (bench/NOTES.md, issue 14 targets 2 and 3).
 
 use lakests_core::store::LoginAudit;
 use tokio::sync::{mpsc, oneshot};
@@ -51,10 +50,9 @@ where
         let (jobs, mut queue) = mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
         let mut closed = pool.close_event();
         tokio::spawn(async move {
-            // The writer keeps one connection: on SQLite, connections taking turns at writing
-            // each found the page cache the other had invalidated, freed it and read the pages
-            // back (half of the writer thread's time went to malloc and free; perf,
-            // bench/NOTES.md); on PostgreSQL it is one backend with the statement prepared.
+            // The writer keeps one connection: one backend with its statements prepared and no
+            // pool checkout per batch. (On SQLite, where this writer ran before, connections
+            // taking turns each found their page cache invalidated by the other's write.)
             let mut conn: Option<sqlx::pool::PoolConnection<DB>> = None;
             loop {
                 let first = tokio::select! {

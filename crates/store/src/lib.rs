@@ -9,6 +9,7 @@ mod directory;
 mod postgres;
 mod redact;
 mod sqlite;
+mod sqlite_audit;
 mod store_impl;
 
 use std::path::Path;

@@ -79,6 +79,16 @@ impl PostgresStore {
         self.backend(error)
     }
 
+    /// Deletes the audit records older than `before`, in one statement.
+    async fn purge_audit(&self, before: i64) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM login_audit WHERE at < $1")
+            .bind(before)
+            .execute(&self.audit_pool)
+            .await
+            .map_err(|e| self.db(e))?;
+        Ok(done.rows_affected())
+    }
+
     fn audit_failed(&self, failure: AuditFailure) -> StoreError {
         match failure {
             AuditFailure::Database(message) => backend_msg(self.redactor.redact(&message)),

@@ -11,8 +11,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::audit::{AuditFailure, AuditWriter, GroupCommit};
+use crate::audit::AuditFailure;
 use crate::common::{backend, backend_msg, external_id_exists, user_exists};
+use crate::sqlite_audit::InlineAudit;
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
 static AUDIT_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite-audit");
@@ -21,8 +22,8 @@ static AUDIT_MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite-audit");
 /// busy timeout, so more connections than this buys nothing for a login service.
 const MAX_CONNECTIONS: u32 = 8;
 
-/// Connections to the audit log: its writer task holds one at a time; reading it
-/// (`lakests audit`) and retention take the other.
+/// sqlx connections to the audit log, for reading it (`lakests audit`); records are written
+/// by [`InlineAudit`]'s own connection.
 const AUDIT_CONNECTIONS: u32 = 2;
 
 /// The [`Store`] on an SQLite file.
@@ -31,7 +32,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The login audit log, in a file of its own ([`SqliteStore::audit_path`]).
     audit_pool: SqlitePool,
-    audit: AuditWriter,
+    audit: InlineAudit,
 }
 
 impl SqliteStore {
@@ -65,7 +66,8 @@ impl SqliteStore {
                 path.display()
             ))
         })?;
-        let audit = GroupCommit::start(audit_pool.clone());
+        let audit = InlineAudit::open(&audit_file, busy_timeout)
+            .map_err(|e| backend_msg(format!("opening the SQLite audit log {shown}: {e}")))?;
         Ok(SqliteStore {
             pool,
             audit_pool,
@@ -93,6 +95,11 @@ impl SqliteStore {
 
     fn db(&self, error: sqlx::Error) -> StoreError {
         backend(error)
+    }
+
+    /// Deletes the audit records older than `before`, in short chunks beside the logins.
+    async fn purge_audit(&self, before: i64) -> Result<u64, StoreError> {
+        self.audit.purge_before(before).await.map_err(backend_msg)
     }
 
     fn audit_failed(&self, failure: AuditFailure) -> StoreError {

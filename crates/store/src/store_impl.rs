@@ -189,12 +189,7 @@ macro_rules! store_impl {
             }
 
             async fn purge_audit_before(&self, before: i64) -> Result<u64, lakests_core::store::StoreError> {
-                let done = sqlx::query("DELETE FROM login_audit WHERE at < $1")
-                    .bind(before)
-                    .execute(&self.audit_pool)
-                    .await
-                    .map_err(|e| self.db(e))?;
-                Ok(done.rows_affected())
+                self.purge_audit(before).await
             }
 
             async fn revoke_user_tokens(

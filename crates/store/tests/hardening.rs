@@ -100,6 +100,49 @@ mod checks {
         assert_eq!(left, [400, 300]);
         assert_eq!(s.purge_audit_before(300).await.expect("again"), 0);
     }
+
+    /// A purge larger than one retention chunk (SQLite deletes 2,000 rows at a time) counts
+    /// every row, and the logins writing beside it lose no record.
+    pub async fn a_large_purge_beside_logins_counts_every_row_and_loses_no_new_record<
+        F: Fixture,
+    >(
+        f: Arc<F>,
+    ) {
+        let s = f.store();
+        let old = 4_500;
+        let mut writes = tokio::task::JoinSet::new();
+        for chunk in 0..10 {
+            let s = s.clone();
+            writes.spawn(async move {
+                for at in (chunk * old / 10)..((chunk + 1) * old / 10) {
+                    s.append_audit(&audit(at))
+                        .await
+                        .expect("append an old record");
+                }
+            });
+        }
+        writes.join_all().await;
+        let cutoff = old;
+        let purge = {
+            let s = s.clone();
+            tokio::spawn(async move { s.purge_audit_before(cutoff).await })
+        };
+        let mut logins = tokio::task::JoinSet::new();
+        for at in cutoff..cutoff + 200 {
+            let s = s.clone();
+            logins.spawn(async move { s.append_audit(&audit(at)).await });
+        }
+        for done in logins.join_all().await {
+            done.expect("a record written beside the purge");
+        }
+        assert_eq!(
+            purge.await.expect("the purge task").expect("purge"),
+            u64::try_from(old).expect("count")
+        );
+        let left = s.list_audit(1_000).await.expect("list");
+        assert_eq!(left.len(), 200, "the records written beside the purge");
+        assert!(left.iter().all(|a| a.at >= cutoff));
+    }
 }
 
 macro_rules! conformance {
@@ -135,4 +178,5 @@ conformance! {
     revoking_a_users_tokens_covers_those_issued_up_to_that_time,
     revoking_one_token_by_jti_covers_only_that_token,
     audit_records_before_the_cutoff_are_purged_and_counted,
+    a_large_purge_beside_logins_counts_every_row_and_loses_no_new_record,
 }

@@ -1,0 +1,229 @@
+//! SQLite's login audit writer: the login's own task writes its record, with no thread hop.
+//!
+//! sqlx's SQLite driver runs every statement on a worker thread of its connection, so each
+//! audit write cost two thread wake-ups (there and back) on top of the work: perf and
+//! `lakests-bench login` put the STS server at 2.0 context switches per login with the audit and
+//! 0.8 without it, and its CPU per login 40-80 µs higher (bench/NOTES.md, issue 14). Here one
+//! rusqlite connection to the audit file, behind a mutex, is written by whichever login gets
+//! it; logins arriving while it writes leave their records and wait, and the writer writes
+//! those too before it lets go (group commit: one transaction for all of them). Nothing in
+//! the write awaits, so a cancelled login cannot leave the connection half-used, and a record
+//! handed over is written even if its login is gone.
+//!
+//! What could block a runtime thread, and why it does not: the audit file has no other
+//! writer (checkpoints and retention run on blocking threads holding this same connection,
+//! retention in short chunks, and readers never block a WAL writer); a write is a WAL append
+//! without fsync (`synchronous = NORMAL`), SQLite's automatic checkpoint (with its fsyncs) is
+//! off on this connection and done every [`CHECKPOINT_EVERY`] commits on a blocking thread.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
+use std::time::Duration;
+
+use lakests_core::store::LoginAudit;
+use rusqlite::{Connection, OpenFlags, params};
+use tokio::sync::oneshot;
+
+use crate::audit::AuditFailure;
+use crate::redact::chain;
+
+/// A record waiting for its commit, with the caller to tell.
+type Pending = (LoginAudit, oneshot::Sender<Result<(), String>>);
+
+/// Most records one transaction writes before the connection is offered again.
+const BATCH: usize = 256;
+
+/// Commits between two checkpoints. A commit of one record appends about three pages to the
+/// WAL (the table's and its indexes'), so this is near SQLite's own default of 1,000 pages;
+/// SQLite's automatic checkpoint, done by the committing connection with its fsyncs, is off.
+const CHECKPOINT_EVERY: u32 = 250;
+
+/// Rows one retention chunk deletes while holding the connection.
+const PURGE_CHUNK: i64 = 2_000;
+
+/// The handle of the audit writer; clones share it.
+#[derive(Clone)]
+pub(crate) struct InlineAudit {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for InlineAudit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InlineAudit").finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    conn: Mutex<Connection>,
+    pending: Mutex<Vec<Pending>>,
+    /// Commits since the last checkpoint was started.
+    commits: AtomicU32,
+    checkpointing: AtomicBool,
+}
+
+/// A poisoned lock still holds a usable connection or list: nothing in them is left half-done
+/// by a panic (a transaction not committed is rolled back when it is dropped).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl InlineAudit {
+    /// Opens the writer connection to the audit file at `path` (created and migrated).
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Self, rusqlite::Error> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        conn.set_prepared_statement_cache_capacity(4);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                pending: Mutex::new(Vec::new()),
+                commits: AtomicU32::new(0),
+                checkpointing: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// Appends `record`, returning once it is committed.
+    pub(crate) async fn append(&self, record: &LoginAudit) -> Result<(), AuditFailure> {
+        let (reply, committed) = oneshot::channel();
+        lock(&self.inner.pending).push((record.clone(), reply));
+        self.inner.write_pending();
+        match committed.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(AuditFailure::Database(message)),
+            Err(_) => Err(AuditFailure::Stopped),
+        }
+    }
+
+    /// Deletes the records older than `before` (unix seconds), in chunks on a blocking thread;
+    /// logins waiting meanwhile are written between chunks. Returns how many went.
+    pub(crate) async fn purge_before(&self, before: i64) -> Result<u64, String> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.purge_before(before))
+            .await
+            .map_err(|_| "the audit retention task failed".to_owned())?
+    }
+}
+
+impl Inner {
+    /// Writes every pending record unless another caller holds the connection, in which case
+    /// that caller writes them before letting go (it looks again after letting go, so a record
+    /// left while it was letting go is not forgotten).
+    fn write_pending(self: &Arc<Self>) {
+        loop {
+            let mut conn = match self.conn.try_lock() {
+                Ok(conn) => conn,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return,
+            };
+            self.drain(&mut conn);
+            drop(conn);
+            if lock(&self.pending).is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Writes the pending records, a transaction per [`BATCH`], until none is left.
+    fn drain(self: &Arc<Self>, conn: &mut Connection) {
+        loop {
+            let batch: Vec<Pending> = {
+                let mut pending = lock(&self.pending);
+                let n = pending.len().min(BATCH);
+                pending.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let (records, replies): (Vec<LoginAudit>, Vec<_>) = batch.into_iter().unzip();
+            let done = insert(conn, &records).map_err(|e| chain(&e));
+            if done.is_ok() {
+                self.after_commit();
+            }
+            for reply in replies {
+                let _ = reply.send(done.clone());
+            }
+        }
+    }
+
+    /// Every [`CHECKPOINT_EVERY`] commits, one checkpoint at a time on a blocking thread: it
+    /// holds the connection (so no write runs beside it and the WAL starts over at the next
+    /// write), copies the WAL back into the file, and writes what arrived meanwhile.
+    fn after_commit(self: &Arc<Self>) {
+        if self.commits.fetch_add(1, Ordering::Relaxed) + 1 < CHECKPOINT_EVERY {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.checkpointing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.commits.store(0, Ordering::Relaxed);
+        let inner = self.clone();
+        runtime.spawn_blocking(move || {
+            {
+                let mut conn = lock(&inner.conn);
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %chain(&e), "checkpoint of the audit log failed");
+                }
+                inner.drain(&mut conn);
+            }
+            inner.checkpointing.store(false, Ordering::Release);
+            inner.write_pending();
+        });
+    }
+
+    fn purge_before(self: &Arc<Self>, before: i64) -> Result<u64, String> {
+        let mut total = 0;
+        loop {
+            let deleted = {
+                let mut conn = lock(&self.conn);
+                let deleted = conn
+                    .execute(
+                        "DELETE FROM login_audit WHERE id IN \
+                         (SELECT id FROM login_audit WHERE at < ?1 LIMIT ?2)",
+                        params![before, PURGE_CHUNK],
+                    )
+                    .map_err(|e| chain(&e));
+                self.drain(&mut conn);
+                deleted?
+            };
+            self.write_pending();
+            total += deleted as u64;
+            if (deleted as i64) < PURGE_CHUNK {
+                return Ok(total);
+            }
+        }
+    }
+}
+
+/// One transaction inserting `records`.
+fn insert(conn: &mut Connection, records: &[LoginAudit]) -> Result<(), rusqlite::Error> {
+    let tx = conn.transaction()?;
+    {
+        let mut statement = tx.prepare_cached(
+            "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        for r in records {
+            statement.execute(params![
+                r.at,
+                r.outcome.as_str(),
+                r.reason,
+                r.external_id,
+                r.username,
+                r.client_addr,
+                r.request_id,
+            ])?;
+        }
+    }
+    tx.commit()
+}
