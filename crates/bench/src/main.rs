@@ -180,10 +180,11 @@ fn login_main() -> anyhow::Result<()> {
                 .map(|((n, us), sw)| format!("{n} {us:.0} µs ({sw:.1} context switches)"))
                 .collect();
             println!(
-                "{:.0} logins/s; CPU per login: {}; total {total:.0} µs against a floor of {floor:.0} µs (crypto {crypto:.0}): {:.2}x",
+                "{:.0} logins/s; CPU per login: {}; total {total:.0} µs against a floor of {floor:.0} µs (crypto {crypto:.0}): {:.2}x; PostgreSQL {}",
                 run.rate,
                 cpu.join(", "),
-                total / floor
+                total / floor,
+                postgres_cell(&run.postgres_us)
             );
         }
         Ok(())
@@ -400,14 +401,14 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
     writeln!(report, "## 2-3. Full STS login on loopback\n")?;
     writeln!(
         report,
-        "Client -> STS server -> authenticator -> development IdP, three `lakests serve` processes; the client first gets a code from the IdP (`login_hint`, non-interactive), then calls `POST /api/v1/sts/login`. {LOGIN_CONCURRENCY} logins in flight. CPU is user+system time from /proc per process (IdP, authenticator, STS; not the load generator), divided by logins.\n\n\
+        "Client -> STS server -> authenticator -> development IdP, three `lakests serve` processes; the client first gets a code from the IdP (`login_hint`, non-interactive), then calls `POST /api/v1/sts/login`. {LOGIN_CONCURRENCY} logins in flight. CPU is user+system time from /proc per process (IdP, authenticator, STS; not the load generator), divided by logins; on PostgreSQL, the database server's CPU per login (every `postgres` process visible in /proc, with the backends that ended) is given beside it, not in the total.\n\n\
          **The floor** of a login, measured in the same run right after each row's logins, has two parts:\n\
-         - *crypto*: one IdP signature (jsonwebtoken on aws-lc-rs, as the IdP signs), one ID-token signature verification with an aws-lc-rs public key parsed beforehand (as the authenticator verifies), and one HS256 signature (the lakeFS token), timed in-process;\n\
+         - *crypto*: one IdP signature with an aws-lc-rs private key parsed beforehand (as the development IdP signs), one ID-token signature verification with an aws-lc-rs public key parsed beforehand (as the authenticator verifies), and one HS256 signature (the lakeFS token, jsonwebtoken, as the STS server mints), timed in the thread's CPU time (`/proc/thread-self/schedstat`) in-process;\n\
          - *HTTP*: the bare HTTP round trips of a login, priced with a bare axum endpoint (`GET /bare`, keep-alive, same concurrency) driven by reqwest: a login has four exchanges (client -> IdP `/authorize`, client -> STS `/sts/login`, STS -> authenticator, authenticator -> IdP `/token`), so it counts the server side of four round trips and the client side of the two whose client is a measured process (STS and authenticator; the load generator's own CPU is not in the total either).\n"
     )?;
     writeln!(
         report,
-        "| ID token | store | authenticator | logins/s | p50 | p99 | CPU µs/login: IdP | authenticator | STS | total | floor: crypto | HTTP (4 server + 2 client sides) | floor | total / floor |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| ID token | store | authenticator | logins/s | p50 | p99 | CPU µs/login: IdP | authenticator | STS | total | PostgreSQL | floor: crypto | HTTP (4 server + 2 client sides) | floor | total / floor |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     )?;
     let mut sqlite_rate = BTreeMap::new();
     let mut pg_ratio = BTreeMap::new();
@@ -465,7 +466,7 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
         };
         writeln!(
             report,
-            "| {alg} | {store} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2}x |",
+            "| {alg} | {store} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.0} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.0} | {:.0} | {:.2}x |",
             authn.label(),
             m.rate,
             m.p50_ms,
@@ -474,6 +475,7 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
             cpu("authenticator"),
             cpu("sts"),
             total,
+            postgres_cell(&m.postgres_us),
             crypto,
             http,
             floor,
@@ -731,6 +733,42 @@ fn cpu_ticks(pid: u32) -> u64 {
     get(11) + get(12)
 }
 
+/// CPU ticks (user and system) of every `postgres` process visible in /proc so far, with those
+/// of its children that ended (the postmaster's `cutime`/`cstime`: backends of closed
+/// connections); `None` when none is visible (a server in another PID namespace or machine).
+fn postgres_ticks() -> Option<u64> {
+    let mut total = 0;
+    let mut seen = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        if !head.ends_with("(postgres") {
+            continue;
+        }
+        seen = true;
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        // utime, stime, cutime, cstime: fields 14 to 17.
+        total += f.get(11..15).map(|v| v.iter().sum::<u64>()).unwrap_or(0);
+    }
+    seen.then_some(total)
+}
+
+/// The PostgreSQL column of a login row.
+fn postgres_cell(us: &Result<Option<f64>, String>) -> String {
+    match us {
+        Ok(Some(us)) => format!("{us:.0}"),
+        Ok(None) => "-".to_owned(),
+        Err(why) => format!("not measured: {why}"),
+    }
+}
+
 /// Context switches of every thread of a process so far (`voluntary_ctxt_switches` and
 /// `nonvoluntary_ctxt_switches` of each `/proc/PID/task/TID/status`); threads that ended are
 /// not counted.
@@ -963,6 +1001,8 @@ struct System {
     sts_addr: String,
     idp_url: String,
     startup: Vec<(String, Duration)>,
+    /// Whether the STS server's store is PostgreSQL.
+    postgres: bool,
 }
 
 struct LoginRun {
@@ -972,6 +1012,9 @@ struct LoginRun {
     cpu_us: Vec<(String, f64)>,
     /// Context switches (voluntary and not, every thread) per login, per process.
     switches: Vec<f64>,
+    /// The PostgreSQL server's CPU per login, µs, on PostgreSQL rows where its processes are
+    /// visible here: `Ok(None)` on SQLite, `Err` when it could not be measured (said so).
+    postgres_us: Result<Option<f64>, String>,
 }
 
 impl System {
@@ -1023,6 +1066,7 @@ impl System {
         if !user_cache {
             sts["auth"]["cache"] = json!({"enabled": false});
         }
+        let pg_store = pg.is_some();
         if let Some(url) = &pg {
             recreate_database("lakests_bench")?;
             sts["database"] = json!({"type": "postgres", "postgres": {"connection_string": url}});
@@ -1103,6 +1147,7 @@ impl System {
             sts_addr: format!("127.0.0.1:{sts_port}"),
             idp_url: format!("http://{idp_addr}"),
             startup,
+            postgres: pg_store,
         })
     }
 
@@ -1113,6 +1158,7 @@ impl System {
     }
 
     async fn login_load(&self, ctx: &Ctx) -> anyhow::Result<LoginRun> {
+        let postgres_before = self.postgres.then(postgres_ticks);
         let before: Vec<u64> = self.procs.iter().map(|p| cpu_ticks(p.pid())).collect();
         let switched: Vec<u64> = self
             .procs
@@ -1147,6 +1193,17 @@ impl System {
         }
         let elapsed = started.elapsed().as_secs_f64();
         let after: Vec<u64> = self.procs.iter().map(|p| cpu_ticks(p.pid())).collect();
+        let logins = lat.len().max(1) as f64;
+        let postgres_us = match postgres_before {
+            None => Ok(None),
+            Some(Some(b)) => match postgres_ticks() {
+                Some(a) => Ok(Some(
+                    a.saturating_sub(b) as f64 / ctx.clk_tck * 1e6 / logins,
+                )),
+                None => Err("its processes went out of sight".to_owned()),
+            },
+            Some(None) => Err("no `postgres` process is visible in /proc here".to_owned()),
+        };
         let switches = self
             .procs
             .iter()
@@ -1179,6 +1236,7 @@ impl System {
             p99_ms: pct(0.99),
             cpu_us,
             switches,
+            postgres_us,
         })
     }
 }
