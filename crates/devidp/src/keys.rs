@@ -324,16 +324,26 @@ fn write_manifest(dir: &Path, m: &Manifest) -> Result<(), DevIdpError> {
 
 /// Adds whatever is missing (a current and a next key per algorithm); true when it changed.
 fn complete(dir: &Path, m: &mut Manifest) -> Result<bool, DevIdpError> {
-    let mut changed = false;
-    for alg in ALGS {
-        for status in [KeyStatus::Current, KeyStatus::Next] {
-            if !m.keys.iter().any(|k| k.alg == alg && k.status == status) {
-                m.keys.push(new_key(dir, alg, status)?);
-                changed = true;
-            }
-        }
+    let missing: Vec<(SigningAlg, KeyStatus)> = ALGS
+        .into_iter()
+        .flat_map(|alg| [(alg, KeyStatus::Current), (alg, KeyStatus::Next)])
+        .filter(|(alg, status)| !m.keys.iter().any(|k| k.alg == *alg && k.status == *status))
+        .collect();
+    // A thread per key: RSA-2048 generation (a search for primes, 50-300 ms each) dominates a
+    // first start, and the two RSA keys are made side by side instead of one after the other.
+    let made: Vec<Result<ManifestEntry, DevIdpError>> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = missing
+            .iter()
+            .map(|(alg, status)| scope.spawn(move || new_key(dir, *alg, *status)))
+            .collect();
+        jobs.into_iter()
+            .map(|job| job.join().unwrap_or(Err(DevIdpError::KeyGeneration)))
+            .collect()
+    });
+    for entry in made {
+        m.keys.push(entry?);
     }
-    Ok(changed)
+    Ok(!missing.is_empty())
 }
 
 fn check_manifest(path: &Path, m: &Manifest) -> Result<(), DevIdpError> {
