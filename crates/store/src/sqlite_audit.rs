@@ -17,7 +17,7 @@
 //! off on this connection and done every [`CHECKPOINT_EVERY`] commits on a blocking thread.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
@@ -60,6 +60,10 @@ struct Inner {
     /// Commits since the last checkpoint was started.
     commits: AtomicU32,
     checkpointing: AtomicBool,
+    /// Blocking holders (a checkpoint, a retention chunk) waiting for the connection or holding
+    /// it: while there is one, logins leave their records to it instead of taking the
+    /// connection, so that a steady stream of logins cannot starve it (a mutex is not fair).
+    blocking: AtomicUsize,
 }
 
 /// A poisoned lock still holds a usable connection or list: nothing in them is left half-done
@@ -86,6 +90,7 @@ impl InlineAudit {
                 pending: Mutex::new(Vec::new()),
                 commits: AtomicU32::new(0),
                 checkpointing: AtomicBool::new(false),
+                blocking: AtomicUsize::new(0),
             }),
         })
     }
@@ -118,6 +123,11 @@ impl Inner {
     /// left while it was letting go is not forgotten).
     fn write_pending(self: &Arc<Self>) {
         loop {
+            // A blocking holder is waiting or writing: it writes what is pending when it has
+            // the connection, and looks again after it lets go.
+            if self.blocking.load(Ordering::SeqCst) > 0 {
+                return;
+            }
             let mut conn = match self.conn.try_lock() {
                 Ok(conn) => conn,
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
@@ -169,34 +179,42 @@ impl Inner {
         self.commits.store(0, Ordering::Relaxed);
         let inner = self.clone();
         runtime.spawn_blocking(move || {
-            {
-                let mut conn = lock(&inner.conn);
+            inner.holding(|conn| {
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::warn!(error = %chain(&e), "checkpoint of the audit log failed");
                 }
-                inner.drain(&mut conn);
-            }
+            });
             inner.checkpointing.store(false, Ordering::Release);
-            inner.write_pending();
         });
+    }
+
+    /// Runs `work` holding the connection, on a thread that may block (never a runtime
+    /// thread): logins meanwhile leave their records, written here before letting go and by
+    /// [`Self::write_pending`] after.
+    fn holding<R>(self: &Arc<Self>, work: impl FnOnce(&mut Connection) -> R) -> R {
+        self.blocking.fetch_add(1, Ordering::SeqCst);
+        let done = {
+            let mut conn = lock(&self.conn);
+            let done = work(&mut conn);
+            self.drain(&mut conn);
+            done
+        };
+        self.blocking.fetch_sub(1, Ordering::SeqCst);
+        self.write_pending();
+        done
     }
 
     fn purge_before(self: &Arc<Self>, before: i64) -> Result<u64, String> {
         let mut total = 0;
         loop {
-            let deleted = {
-                let mut conn = lock(&self.conn);
-                let deleted = conn
-                    .execute(
-                        "DELETE FROM login_audit WHERE id IN \
-                         (SELECT id FROM login_audit WHERE at < ?1 LIMIT ?2)",
-                        params![before, PURGE_CHUNK],
-                    )
-                    .map_err(|e| chain(&e));
-                self.drain(&mut conn);
-                deleted?
-            };
-            self.write_pending();
+            let deleted = self.holding(|conn| {
+                conn.execute(
+                    "DELETE FROM login_audit WHERE id IN \
+                     (SELECT id FROM login_audit WHERE at < ?1 LIMIT ?2)",
+                    params![before, PURGE_CHUNK],
+                )
+                .map_err(|e| chain(&e))
+            })?;
             total += deleted as u64;
             if (deleted as i64) < PURGE_CHUNK {
                 return Ok(total);
