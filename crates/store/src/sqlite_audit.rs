@@ -177,14 +177,19 @@ impl Inner {
             return;
         }
         self.commits.store(0, Ordering::Relaxed);
-        let inner = self.clone();
+        // Logins defer to the checkpoint from now on, not from when its thread starts: on a
+        // busy machine that start can take longer than hundreds of commits.
+        let waiting = self.wait_for_connection();
         runtime.spawn_blocking(move || {
-            inner.holding(|conn| {
+            let inner = waiting.0.clone();
+            waiting.hold(|conn| {
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::warn!(error = %chain(&e), "checkpoint of the audit log failed");
                 }
+                // Before the logins resume: a flag still set after they do would let hundreds
+                // of commits pass before the next checkpoint could start.
+                inner.checkpointing.store(false, Ordering::Release);
             });
-            inner.checkpointing.store(false, Ordering::Release);
         });
     }
 
@@ -192,16 +197,13 @@ impl Inner {
     /// thread): logins meanwhile leave their records, written here before letting go and by
     /// [`Self::write_pending`] after.
     fn holding<R>(self: &Arc<Self>, work: impl FnOnce(&mut Connection) -> R) -> R {
+        self.wait_for_connection().hold(work)
+    }
+
+    /// Counts a blocking holder in (see [`Inner::blocking`]) until the returned guard is gone.
+    fn wait_for_connection(self: &Arc<Self>) -> Waiting {
         self.blocking.fetch_add(1, Ordering::SeqCst);
-        let done = {
-            let mut conn = lock(&self.conn);
-            let done = work(&mut conn);
-            self.drain(&mut conn);
-            done
-        };
-        self.blocking.fetch_sub(1, Ordering::SeqCst);
-        self.write_pending();
-        done
+        Waiting(self.clone())
     }
 
     fn purge_before(self: &Arc<Self>, before: i64) -> Result<u64, String> {
@@ -220,6 +222,28 @@ impl Inner {
                 return Ok(total);
             }
         }
+    }
+}
+
+/// A blocking holder counted in [`Inner::blocking`]: dropped (after its work, or unrun when the
+/// runtime shuts down), it counts out and writes what the logins left meanwhile.
+struct Waiting(Arc<Inner>);
+
+impl Waiting {
+    /// Takes the connection (blocking), runs `work`, writes what is pending, lets go.
+    fn hold<R>(self, work: impl FnOnce(&mut Connection) -> R) -> R {
+        let mut conn = lock(&self.0.conn);
+        let done = work(&mut conn);
+        self.0.drain(&mut conn);
+        drop(conn);
+        done
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        self.0.blocking.fetch_sub(1, Ordering::SeqCst);
+        self.0.write_pending();
     }
 }
 
