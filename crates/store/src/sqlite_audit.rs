@@ -133,7 +133,7 @@ impl Inner {
                 Err(TryLockError::Poisoned(p)) => p.into_inner(),
                 Err(TryLockError::WouldBlock) => return,
             };
-            self.drain(&mut conn);
+            self.drain(&mut conn, false);
             drop(conn);
             if lock(&self.pending).is_empty() {
                 return;
@@ -141,9 +141,13 @@ impl Inner {
         }
     }
 
-    /// Writes the pending records, a transaction per [`BATCH`], until none is left.
-    fn drain(self: &Arc<Self>, conn: &mut Connection) {
+    /// Writes the pending records, a transaction per [`BATCH`], until none is left, or, for a
+    /// login (`blocking_holder` false), until a blocking holder waits: it writes the rest.
+    fn drain(self: &Arc<Self>, conn: &mut Connection, blocking_holder: bool) {
         loop {
+            if !blocking_holder && self.blocking.load(Ordering::SeqCst) > 0 {
+                return;
+            }
             let batch: Vec<Pending> = {
                 let mut pending = lock(&self.pending);
                 let n = pending.len().min(BATCH);
@@ -234,7 +238,7 @@ impl Waiting {
     fn hold<R>(self, work: impl FnOnce(&mut Connection) -> R) -> R {
         let mut conn = lock(&self.0.conn);
         let done = work(&mut conn);
-        self.0.drain(&mut conn);
+        self.0.drain(&mut conn, true);
         drop(conn);
         done
     }
