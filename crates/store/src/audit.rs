@@ -13,8 +13,8 @@ use crate::redact::chain;
 /// A record waiting for its commit, with the caller to tell.
 type AuditJob = (LoginAudit, oneshot::Sender<Result<(), String>>);
 
-/// Most records one `INSERT` carries ([`COLUMNS`] parameters each: far below SQLite's limit
-/// of 32766 and PostgreSQL's of 65535).
+/// Most records one `INSERT` carries ([`COLUMNS`] parameters each: far below PostgreSQL's
+/// limit of 65535).
 const AUDIT_BATCH: usize = 64;
 
 /// The columns of a record in the `INSERT`.
@@ -26,34 +26,23 @@ pub(crate) enum AuditFailure {
     Stopped,
 }
 
-/// The handle of a backend's audit writer task; clones share the task.
+/// The handle of PostgreSQL's audit writer task; clones share the task.
 #[derive(Debug, Clone)]
 pub(crate) struct AuditWriter {
     jobs: mpsc::Sender<AuditJob>,
 }
 
-/// The writer's database work, for any sqlx database that takes the record's columns.
-pub(crate) struct GroupCommit<DB>(std::marker::PhantomData<DB>);
-
-impl<DB> GroupCommit<DB>
-where
-    DB: sqlx::Database,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
-{
+impl AuditWriter {
     /// Starts the writer task on the current Tokio runtime; it ends when every handle is gone
     /// or the pool closes (giving its connection back, which `Pool::close` waits for).
-    pub(crate) fn start(pool: sqlx::Pool<DB>) -> AuditWriter {
+    pub(crate) fn start(pool: sqlx::PgPool) -> AuditWriter {
         let (jobs, mut queue) = mpsc::channel::<AuditJob>(4 * AUDIT_BATCH);
         let mut closed = pool.close_event();
         tokio::spawn(async move {
             // The writer keeps one connection: one backend with its statements prepared and no
             // pool checkout per batch. (On SQLite, where this writer ran before, connections
             // taking turns each found their page cache invalidated by the other's write.)
-            let mut conn: Option<sqlx::pool::PoolConnection<DB>> = None;
+            let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>> = None;
             loop {
                 let first = tokio::select! {
                     job = queue.recv() => match job {
@@ -90,9 +79,9 @@ where
         AuditWriter { jobs }
     }
 
-    /// One multi-row `INSERT` of `records` (`$n` placeholders: both backends take them).
+    /// One multi-row `INSERT` of `records`.
     async fn insert(
-        conn: &mut DB::Connection,
+        conn: &mut sqlx::PgConnection,
         records: Vec<LoginAudit>,
     ) -> Result<(), sqlx::Error> {
         let rows: Vec<String> = (0..records.len())
@@ -106,7 +95,7 @@ where
             "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) VALUES {}",
             rows.join(", ")
         );
-        let mut query = sqlx::query::<DB>(&sql);
+        let mut query = sqlx::query(&sql);
         for record in records {
             query = query
                 .bind(record.at)
@@ -120,9 +109,7 @@ where
         query.execute(&mut *conn).await?;
         Ok(())
     }
-}
 
-impl AuditWriter {
     /// Appends `record`, returning once it is committed.
     pub(crate) async fn append(&self, record: &LoginAudit) -> Result<(), AuditFailure> {
         let (reply, committed) = oneshot::channel();

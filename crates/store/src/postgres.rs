@@ -9,7 +9,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use url::Url;
 
-use crate::audit::{AuditFailure, AuditWriter, GroupCommit};
+use crate::audit::{AuditFailure, AuditWriter};
 use crate::common::{backend_msg, external_id_exists, user_exists};
 use crate::redact::{Redactor, chain};
 
@@ -57,7 +57,7 @@ impl PostgresStore {
             .run(&pool)
             .await
             .map_err(|e| fail("migrating", &e))?;
-        let audit = GroupCommit::start(pool.clone());
+        let audit = AuditWriter::start(pool.clone());
         Ok(PostgresStore {
             audit_pool: pool.clone(),
             pool,

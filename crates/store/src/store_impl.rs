@@ -3,8 +3,9 @@
 //! What differs is passed in: the name of the two-argument maximum (`MAX` in SQLite,
 //! `GREATEST` in PostgreSQL). The backend type provides `pool`, `audit_pool` (where the
 //! login audit lives: the same pool on PostgreSQL, a file of its own on SQLite), `audit` (its
-//! [`crate::audit::AuditWriter`]), `db` and `audit_failed` (its error mappings), as for
-//! [`crate::directory`].
+//! writer: [`crate::audit::AuditWriter`] on PostgreSQL, `crate::sqlite_audit::InlineAudit` on
+//! SQLite, both with `append`), `purge_audit`, `db` and `audit_failed` (its error mappings), as
+//! for [`crate::directory`].
 
 macro_rules! store_impl {
     ($store:ty, greatest = $greatest:literal) => {
