@@ -751,11 +751,19 @@ fn clk_tck() -> anyhow::Result<f64> {
 /// utime + stime of a process, in clock ticks.
 fn cpu_ticks(pid: u32) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    // utime and stime: fields 14 and 15.
+    stat_after_comm(&stat)
+        .get(11..13)
+        .map_or(0, |v| v.iter().sum())
+}
+
+/// The numeric fields of a `/proc/PID/stat` line after the parenthesised command name (field 3
+/// onwards; anything not a number reads as 0).
+fn stat_after_comm(stat: &str) -> Vec<u64> {
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    get(11) + get(12)
+    rest.split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect()
 }
 
 /// CPU ticks (user and system) of every `postgres` process visible in /proc so far, with those
@@ -768,19 +776,17 @@ fn postgres_ticks() -> Option<u64> {
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
-        let Some((head, rest)) = stat.rsplit_once(')') else {
+        let Some((head, _)) = stat.rsplit_once(')') else {
             continue;
         };
         if !head.ends_with("(postgres") {
             continue;
         }
         seen = true;
-        let f: Vec<u64> = rest
-            .split_whitespace()
-            .map(|v| v.parse().unwrap_or(0))
-            .collect();
         // utime, stime, cutime, cstime: fields 14 to 17.
-        total += f.get(11..15).map(|v| v.iter().sum::<u64>()).unwrap_or(0);
+        total += stat_after_comm(&stat)
+            .get(11..15)
+            .map_or(0, |v| v.iter().sum::<u64>());
     }
     seen.then_some(total)
 }
