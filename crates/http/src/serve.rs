@@ -14,9 +14,8 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -316,22 +315,17 @@ impl AsyncWrite for Tracked {
     }
 }
 
-/// Answers 503 with `{"message"}` when a request takes longer than `request_timeout`.
-async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => {
-            tracing::warn!(
-                timeout_ms = limit.as_millis() as u64,
-                "request took longer than http.request_timeout"
-            );
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the request took too long and was abandoned",
-            )
-            .into_response()
-        }
-    }
+/// The 503 with `{"message"}` of a request that took longer than `request_timeout`.
+fn timed_out(limit: Duration) -> Response {
+    tracing::warn!(
+        timeout_ms = limit.as_millis() as u64,
+        "request took longer than http.request_timeout"
+    );
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the request took too long and was abandoned",
+    )
+    .into_response()
 }
 
 /// Whether an accept error concerns only the connection being accepted (the next accept may
@@ -354,10 +348,6 @@ pub async fn serve_with_limits(
     limits: ServeLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    let router = router.layer(middleware::from_fn_with_state(
-        limits.request_timeout,
-        request_timeout,
-    ));
     let admission = Arc::new(Admission {
         limits,
         open: Mutex::new((0, HashMap::new())),
@@ -424,9 +414,14 @@ pub async fn serve_with_limits(
         let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
             req.extensions_mut().insert(ConnectInfo(peer));
             let in_flight = InFlight::enter(&conn_activity);
-            let call = router.clone().oneshot(req);
+            // The request timeout wraps the router here, not as a router layer: axum clones
+            // the boxed service of every layer for every request.
+            let call = tokio::time::timeout(limits.request_timeout, router.clone().oneshot(req));
             async move {
-                let resp = call.await;
+                let resp = match call.await {
+                    Ok(resp) => resp,
+                    Err(_) => Ok(timed_out(limits.request_timeout)),
+                };
                 drop(in_flight);
                 resp
             }
