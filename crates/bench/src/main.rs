@@ -100,6 +100,9 @@ fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("login") {
         return login_main();
     }
+    if std::env::args().nth(1).as_deref() == Some("hot") {
+        return hot_main();
+    }
     let results = std::env::args()
         .nth(1)
         .map(PathBuf::from)
@@ -187,6 +190,59 @@ fn login_main() -> anyhow::Result<()> {
                 cpu.join(", "),
                 total / floor,
                 postgres_cell(&run.postgres_us)
+            );
+        }
+        Ok(())
+    })
+}
+
+/// `lakests-bench hot [rounds]`: section 1's default row alone (wrk, then the paced load at
+/// half of lakests' requests/s), printed per round: for working on the hot path's latency.
+fn hot_main() -> anyhow::Result<()> {
+    let rounds: usize = std::env::args()
+        .nth(2)
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(3);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let ctx = Ctx::new(PathBuf::new())?;
+        let system =
+            System::start_with_issuer(&ctx, "hot-cache", "ES256", None, None, true, Authn::Lakests)
+                .await?;
+        for p in &system.procs {
+            println!("{}: pid {}", p.name, p.pid());
+        }
+        let token = system.one_login(&ctx).await?;
+        let bare = ctx.spawn_bare().await?;
+        let user_url = format!("http://{}/api/v1/user", system.sts_addr);
+        for _ in 0..rounds {
+            let bare_wrk = wrk_once(&format!("http://{}/bare", bare.1), None, &ctx)?;
+            let user_wrk = wrk_once(&user_url, Some(&token), &ctx)?;
+            let rate = (user_wrk.rps * PACED_SHARE).floor();
+            let paced_bare = paced::run(&bare.1, "/bare", None, rate, 64, RUN_SECS).await?;
+            let paced_user = paced::run(
+                &system.sts_addr,
+                "/api/v1/user",
+                Some(&token),
+                rate,
+                64,
+                RUN_SECS,
+            )
+            .await?;
+            println!(
+                "wrk: bare {:.0}/s, lakests {:.0}/s ({:.2}x); paced at {rate:.0}/s: p99 bare {:.2} ms ({} late), lakests {:.2} ms ({} late); load {}",
+                bare_wrk.rps,
+                user_wrk.rps,
+                user_wrk.rps / bare_wrk.rps,
+                paced_bare.p99_ms,
+                paced_bare.late_sends,
+                paced_user.p99_ms,
+                paced_user.late_sends,
+                load_average()
             );
         }
         Ok(())
@@ -287,6 +343,10 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
         "Written by `bench/run.sh` (`lakests-bench`); every figure is the median of {RUNS} runs (each {RUN_SECS} s, or {MAX_LOGINS_PER_RUN} logins for the login runs, whichever comes first) unless said otherwise.\n"
     )?;
     writeln!(report, "{}", machine()?)?;
+    writeln!(
+        report,
+        "Every lakests process logs as it does by default (`logging.level: info`: a line per login in each role, a line per failed request); each section names what else it sets.\n"
+    )?;
     let load_at_start = load_average();
 
     // 1. Hot path: GET /api/v1/user against a bare axum endpoint, in the same run.
@@ -1073,7 +1133,9 @@ impl System {
             std::fs::write(&p, v.to_string())?;
             Ok(p)
         };
-        let common = |data: &str| json!({"data_dir": dir.join(data), "logging": {"level": "warn"}});
+        // Logging as configured by default (`info`: a line per login in each role), as a user
+        // runs it.
+        let common = |data: &str| json!({"data_dir": dir.join(data)});
         let mut idp = common("idp");
         idp["idp"] = json!({
             "enabled": true, "listen_address": idp_addr, "issuer": issuer, "interactive": false,
@@ -1555,7 +1617,6 @@ async fn authz_hot_path(
     let port = free_port()?;
     let mut cfg = json!({
         "data_dir": dir.join("data"),
-        "logging": {"level": "warn"},
         "auth": {"encrypt": {"secret_key": SECRET}, "sts": {"enabled": false}},
         "authorization": {"enabled": true, "listen_address": format!("127.0.0.1:{port}")},
     });

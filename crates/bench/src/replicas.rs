@@ -38,7 +38,6 @@ pub async fn section(ctx: &Ctx) -> anyhow::Result<String> {
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let idp_cfg = json!({
         "data_dir": dir.join("idp"),
-        "logging": {"level": "warn"},
         "idp": {
             "enabled": true, "listen_address": format!("127.0.0.1:{idp_port}"), "interactive": false,
             "signing_alg": "ES256",
@@ -54,7 +53,6 @@ pub async fn section(ctx: &Ctx) -> anyhow::Result<String> {
         let cfg = json!({
             "listen_address": format!("127.0.0.1:{sts_port}"),
             "data_dir": dir.join(name),
-            "logging": {"level": "warn"},
             "database": {"type": "postgres", "postgres": {"connection_string": url}},
             "auth": {
                 "encrypt": {"secret_key": SECRET},

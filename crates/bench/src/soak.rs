@@ -45,7 +45,7 @@ async fn start(ctx: &Ctx) -> anyhow::Result<SoakSystem> {
     std::fs::create_dir_all(&dir)?;
     let (idp_port, authn_port, sts_port) = (free_port()?, free_port()?, free_port()?);
     let issuer = format!("http://127.0.0.1:{idp_port}");
-    let common = |data: &str| json!({"data_dir": dir.join(data), "logging": {"level": "warn"}});
+    let common = |data: &str| json!({"data_dir": dir.join(data)});
     let mut idp = common("idp");
     // ID tokens (and the IdP's access tokens) live 60 s so that the IdP's own table of access
     // tokens (10,000 at most) empties as the soak goes.
