@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -125,11 +125,26 @@ async fn sts_login(
 }
 
 /// The user of the request's bearer token, under lakeFS's token rules.
+/// The request's `Authorization` header, taken alone: axum's `HeaderMap` extractor would copy
+/// every header of every authenticated request.
+struct Authorization(Option<HeaderValue>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Authorization {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.headers.get(header::AUTHORIZATION).cloned()))
+    }
+}
+
 async fn authenticated(
     state: &StsState,
-    headers: &HeaderMap,
+    authorization: &Authorization,
 ) -> Result<lakests_core::UserRecord, ApiError> {
-    let token = bearer(headers)?;
+    let token = bearer(authorization.0.as_ref())?;
     state
         .service
         .authenticate_bearer(token)
@@ -145,9 +160,9 @@ async fn authenticated(
 
 async fn current_user(
     State(state): State<Arc<StsState>>,
-    headers: HeaderMap,
+    authorization: Authorization,
 ) -> Result<Json<CurrentUser>, ApiError> {
-    let user = authenticated(&state, &headers).await?;
+    let user = authenticated(&state, &authorization).await?;
     // lakeFS fills friendly_name with the username when the user has none.
     let friendly_name = Some(
         user.friendly_name
@@ -164,10 +179,9 @@ async fn current_user(
     }))
 }
 
-fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
-    let value = headers
-        .get(header::AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
+fn bearer(value: Option<&HeaderValue>) -> Result<&str, ApiError> {
+    let value =
+        value.ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer token"))?;
     let value = value
         .to_str()
         .map_err(|_| ApiError::unauthorized("invalid Authorization header"))?;
@@ -220,9 +234,9 @@ async fn healthcheck() -> StatusCode {
 /// holds no data.
 async fn config(
     State(state): State<Arc<StsState>>,
-    headers: HeaderMap,
+    authorization: Authorization,
 ) -> Result<Json<ApiConfig>, ApiError> {
-    authenticated(&state, &headers).await?;
+    authenticated(&state, &authorization).await?;
     Ok(Json(ApiConfig {
         version_config: VersionConfig {
             version: env!("CARGO_PKG_VERSION").to_owned(),
