@@ -110,14 +110,21 @@ mod sqlite_feed {
             }
         }
 
-        /// Drains the queued events; true when one concerned the database. `Err` when the
-        /// queue cannot be read or the watch is gone.
-        fn drain(&self) -> Result<bool, ()> {
+        /// Drains the queued events and, before letting go of the queue, moves the generation
+        /// (an event concerned the database) or marks the feed broken (the watch is gone):
+        /// whoever takes the lock next and finds the queue empty must also find what the
+        /// events taken before it did. (Moving the generation after unlocking let a request
+        /// that began after a write find the queue drained by another request and the
+        /// generation not yet moved: a stale answer.) `None` when the feed is broken.
+        fn refresh(&self) -> Option<u64> {
             let fd = self.inotify.lock().unwrap_or_else(|e| e.into_inner());
+            if self.broken.load(Ordering::SeqCst) {
+                return None;
+            }
             let mut buf = [MaybeUninit::<u8>::uninit(); 2048];
             let mut reader = inotify::Reader::new(&*fd, &mut buf);
             let mut changed = false;
-            loop {
+            let intact = loop {
                 match reader.next() {
                     Ok(event) => {
                         let flags = event.events();
@@ -127,16 +134,29 @@ mod sqlite_feed {
                                 | ReadFlags::MOVE_SELF
                                 | ReadFlags::UNMOUNT,
                         ) {
-                            return Err(());
+                            break false;
                         }
                         let name = event.file_name().map(|n| n.to_bytes());
                         changed |= self.concerns_database(name, flags);
                     }
-                    Err(Errno::AGAIN) => return Ok(changed),
+                    Err(Errno::AGAIN) => break true,
                     Err(Errno::INTR) => continue,
-                    Err(_) => return Err(()),
+                    Err(_) => break false,
                 }
+            };
+            if !intact {
+                self.broken.store(true, Ordering::SeqCst);
+                drop(fd);
+                tracing::warn!(
+                    "the watch on the SQLite database's directory is gone; caching stops"
+                );
+                return None;
             }
+            if changed {
+                self.generation.fetch_add(1, Ordering::SeqCst);
+            }
+            drop(fd);
+            Some(self.generation.load(Ordering::SeqCst))
         }
     }
 
@@ -157,20 +177,7 @@ mod sqlite_feed {
             if self.broken.load(Ordering::SeqCst) {
                 return None;
             }
-            match self.drain() {
-                Ok(true) => {
-                    self.generation.fetch_add(1, Ordering::SeqCst);
-                }
-                Ok(false) => {}
-                Err(()) => {
-                    tracing::warn!(
-                        "the watch on the SQLite database's directory is gone; caching stops"
-                    );
-                    self.broken.store(true, Ordering::SeqCst);
-                    return None;
-                }
-            }
-            Some(self.generation.load(Ordering::SeqCst))
+            self.refresh()
         }
 
         fn bump(&self) {
