@@ -4,11 +4,14 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
+
 use lakests_api::authz::{
     ClaimTokenId, Credentials, CredentialsWithSecret, ExternalPrincipal, Group, GroupCreation,
     List, Pagination, Policy, PolicyAnswer, User, UserCreation,
 };
 use lakests_core::Clock;
+use lakests_core::cache::{CacheLimits, Memo};
 use lakests_core::directory::{
     CredentialRecord, DirectoryUser, ExternalPrincipalRecord, GroupRecord, Page, PolicyRecord,
     UserFilter,
@@ -55,6 +58,10 @@ impl From<StoreError> for AuthzError {
 }
 
 type Result<T> = std::result::Result<T, AuthzError>;
+
+/// Largest ListEffectivePolicies body kept in memory (bigger ones are built for each call): with
+/// `auth.cache`'s default bound of 1,024 entries, at most 64 MiB.
+const MAX_CACHED_BODY: usize = 64 * 1024;
 
 /// `after`, `amount` and `prefix` as lakeFS sends them (`amount` unparsed).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -193,6 +200,12 @@ pub struct AuthzService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     secrets: SecretBox,
+    /// ListEffectivePolicies bodies as sent, by user and page, under the store's generation
+    /// when they were read: lakeFS asks for them on every request it authorizes, and building
+    /// a body (each stored statement checked as JSON, the page serialized) cost more than the
+    /// cached read under it (bench/NOTES.md). Served only while the generation is unchanged;
+    /// the TTL and size bound are memory limits.
+    effective_bodies: Memo<String, Bytes>,
 }
 
 impl std::fmt::Debug for AuthzService {
@@ -208,6 +221,7 @@ impl AuthzService {
             store,
             clock,
             secrets,
+            effective_bodies: Memo::new(CacheLimits::default()),
         }
     }
 
@@ -521,6 +535,43 @@ impl AuthzService {
             self.require_user(username).await?;
         }
         Self::policy_list(items, amount)
+    }
+
+    /// ListEffectivePolicies as the JSON body lakeFS reads (what [`Self::list_user_policies`]
+    /// answers, serialized), from memory while the store's generation is unchanged. Over a
+    /// store without a generation (no cache), built for every call.
+    pub async fn effective_policies_body(&self, username: &str, page: &PageQuery) -> Result<Bytes> {
+        // Read before the policies are: a body is stamped with a generation older than what
+        // it was built from, never newer.
+        let generation = self.store.generation().await;
+        // Lengths first: no two (user, page) pairs make the same key.
+        let amount = page.amount.as_deref();
+        let key = format!(
+            "{}:{username}{}:{}{}:{}{}",
+            username.len(),
+            page.after.len(),
+            page.after,
+            amount.map_or(-1, |a| i64::try_from(a.len()).unwrap_or(i64::MAX)),
+            amount.unwrap_or(""),
+            page.prefix.len(),
+        ) + &page.prefix;
+        let now = self.clock.now();
+        if let Some(generation) = generation
+            && let Some(body) = self.effective_bodies.get(&key, generation, now)
+        {
+            return Ok(body);
+        }
+        let list = self.list_user_policies(username, page, true).await?;
+        let body = Bytes::from(
+            serde_json::to_vec(&list).map_err(|e| AuthzError::Internal(e.to_string()))?,
+        );
+        if let Some(generation) = generation
+            && body.len() <= MAX_CACHED_BODY
+        {
+            self.effective_bodies
+                .put(key, body.clone(), generation, now, None);
+        }
+        Ok(body)
     }
 
     /// AttachPolicyToGroup: 409 when already attached.

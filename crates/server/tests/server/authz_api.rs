@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lakests_config::Config;
+use lakests_core::directory::Directory;
 use lakests_core::{Store, SystemClock};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -995,6 +996,129 @@ mod sequences {
     }
 
     /// Bad input on every route: a clear 4xx `{"message"}`, nothing half-written.
+    /// ListEffectivePolicies bodies are kept in memory under the store's generation: every
+    /// write that changes what a user's policies are, or what they say, shows on the very next
+    /// call (issue 14: the bodies are cached; issue 11: never stale).
+    pub async fn effective_policies_follow_every_write(s: &Service) {
+        let lakefs = Lakefs::new(&s.base, lakefs_service_jwt(SECRET));
+        async fn effective(lakefs: &Lakefs) -> Vec<String> {
+            lakefs
+                .collect(
+                    "/auth/users/eve/policies",
+                    1000,
+                    &[("effective", "true".into())],
+                )
+                .await
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}={}",
+                        p["name"].as_str().unwrap_or(""),
+                        p["statement"][0]["action"][0].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        }
+        lakefs
+            .expect(
+                201,
+                Method::POST,
+                "/auth/users",
+                &[],
+                Some(json!({"username": "eve"})),
+            )
+            .await;
+        lakefs
+            .expect(
+                201,
+                Method::POST,
+                "/auth/groups",
+                &[],
+                Some(json!({"id": "EG"})),
+            )
+            .await;
+        for (name, action) in [("E1", "fs:ReadObject"), ("E2", "fs:WriteObject")] {
+            lakefs
+                .expect(
+                    201,
+                    Method::POST,
+                    "/auth/policies",
+                    &[],
+                    Some(policy_body(name, action)),
+                )
+                .await;
+        }
+        assert!(effective(&lakefs).await.is_empty());
+        lakefs
+            .expect(201, Method::PUT, "/auth/users/eve/policies/E1", &[], None)
+            .await;
+        // Twice: the second answer comes from memory.
+        assert_eq!(effective(&lakefs).await, ["E1=fs:ReadObject"]);
+        assert_eq!(effective(&lakefs).await, ["E1=fs:ReadObject"]);
+        lakefs
+            .expect(201, Method::PUT, "/auth/groups/EG/policies/E2", &[], None)
+            .await;
+        assert_eq!(
+            effective(&lakefs).await,
+            ["E1=fs:ReadObject"],
+            "not a member yet"
+        );
+        lakefs
+            .expect(201, Method::PUT, "/auth/groups/EG/members/eve", &[], None)
+            .await;
+        assert_eq!(
+            effective(&lakefs).await,
+            ["E1=fs:ReadObject", "E2=fs:WriteObject"]
+        );
+        // What a policy says changes the body too.
+        lakefs
+            .expect(
+                200,
+                Method::PUT,
+                "/auth/policies/E2",
+                &[],
+                Some(policy_body("E2", "fs:DeleteObject")),
+            )
+            .await;
+        assert_eq!(
+            effective(&lakefs).await,
+            ["E1=fs:ReadObject", "E2=fs:DeleteObject"]
+        );
+        lakefs
+            .expect(
+                204,
+                Method::DELETE,
+                "/auth/users/eve/policies/E1",
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(effective(&lakefs).await, ["E2=fs:DeleteObject"]);
+        lakefs
+            .expect(
+                204,
+                Method::DELETE,
+                "/auth/groups/EG/members/eve",
+                &[],
+                None,
+            )
+            .await;
+        assert!(effective(&lakefs).await.is_empty());
+        // A change made by another writer of the SQLite file, as the CLI is (on PostgreSQL,
+        // crates/cli/tests/replicas.rs covers writes through another replica).
+        if s.database.is_none() {
+            let other = lakests_store::SqliteStore::open(
+                &s._dir.path().join("lakests.db"),
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("open the same file");
+            other.attach_user_policy("eve", "E1").await.expect("attach");
+            assert_eq!(effective(&lakefs).await, ["E1=fs:ReadObject"]);
+            other.close().await;
+        }
+    }
+
     pub async fn bad_input_is_a_clear_4xx_and_writes_nothing(s: &Service) {
         let lakefs = Lakefs::new(&s.base, lakefs_service_jwt(SECRET));
         lakefs
@@ -1330,5 +1454,6 @@ on_both_backends! {
     external_id_lookups_and_provisioning,
     simplified_acl_writes,
     ui_lists_deletes_principals_and_token_ids,
+    effective_policies_follow_every_write,
     bad_input_is_a_clear_4xx_and_writes_nothing,
 }
