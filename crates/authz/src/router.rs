@@ -8,9 +8,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{FromRequestParts, RawPathParams, RawQuery, Request, State};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::Route;
 use axum::routing::{get, post, put};
 use lakests_api::authz::{
     ClaimTokenId, FriendlyNameUpdate, GroupCreation, Policy, UserCreation, VersionConfig,
@@ -106,7 +106,7 @@ pub fn routes(state: Arc<AuthzState>, healthcheck: bool) -> Router {
             get(get_policy).put(update_policy).delete(delete_policy),
         )
         .route("/api/v1/auth/tokenid/claim", post(claim_token_id))
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route_layer(Authenticate::layer(state.clone()))
         .with_state(state);
     if healthcheck {
         protected.route(
@@ -123,16 +123,83 @@ pub fn router(state: Arc<AuthzState>) -> Router {
     lakests_http::with_common_layers(routes(state, true))
 }
 
-async fn authenticate(State(state): S, req: Request, next: Next) -> Response {
-    let header = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    match state.caller.check(header, state.clock.now()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => {
-            tracing::info!(reason = %e, "authorization API call refused");
-            ApiError::unauthorized(e.to_string()).into_response()
+/// lakeFS's service token on every call, or 401. A tower layer rather than
+/// `axum::middleware::from_fn`, which clones the route it wraps for every request (lakeFS makes
+/// these calls on its own request path: bench/NOTES.md).
+#[derive(Clone)]
+struct Authenticate<I> {
+    state: Arc<AuthzState>,
+    inner: I,
+}
+
+impl Authenticate<()> {
+    fn layer(
+        state: Arc<AuthzState>,
+    ) -> tower::layer::LayerFn<impl Fn(Route) -> Authenticate<Route> + Clone> {
+        tower::layer::layer_fn(move |inner| Authenticate {
+            state: state.clone(),
+            inner,
+        })
+    }
+}
+
+impl<I> tower::Service<Request> for Authenticate<I>
+where
+    I: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = I::Error;
+    type Future = AuthenticateFuture<I::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), I::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        match self.state.caller.check(header, self.state.clock.now()) {
+            Ok(()) => AuthenticateFuture::Admitted {
+                future: self.inner.call(req),
+            },
+            Err(e) => {
+                tracing::info!(reason = %e, "authorization API call refused");
+                AuthenticateFuture::Refused {
+                    response: Some(ApiError::unauthorized(e.to_string()).into_response()),
+                }
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = AuthenticateProj]
+    enum AuthenticateFuture<F> {
+        Admitted { #[pin] future: F },
+        Refused { response: Option<Response> },
+    }
+}
+
+impl<F, E> std::future::Future for AuthenticateFuture<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.project() {
+            AuthenticateProj::Admitted { future } => future.poll(cx),
+            AuthenticateProj::Refused { response } => std::task::Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| ApiError::internal().into_response()))),
         }
     }
 }
@@ -312,8 +379,26 @@ async fn list_user_groups(State(s): S, ids: Ids, q: Query) -> ApiResult {
 
 async fn list_user_policies(State(s): S, ids: Ids, q: Query) -> ApiResult {
     let effective = q.flag("effective")?;
+    if effective {
+        // lakeFS's call on every request it authorizes: the body comes ready-made.
+        return s
+            .service
+            .effective_policies_body(ids.one(), &q.page())
+            .await
+            .map(|body| {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        HeaderValue::from_static("application/json"),
+                    )],
+                    body,
+                )
+                    .into_response()
+            })
+            .map_err(api_error);
+    }
     ok(s.service
-        .list_user_policies(ids.one(), &q.page(), effective)
+        .list_user_policies(ids.one(), &q.page(), false)
         .await)
 }
 
