@@ -90,6 +90,23 @@ mod paced;
 mod replicas;
 mod soak;
 
+/// The runtime of every mode: two workers, as the machine has two cores.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// The number of rounds of a partial run, the `n`th argument (3 when absent).
+fn rounds_arg(n: usize) -> anyhow::Result<usize> {
+    Ok(std::env::args()
+        .nth(n)
+        .map(|r| r.parse())
+        .transpose()?
+        .unwrap_or(3))
+}
+
 fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some("soak") {
         return soak_main();
@@ -107,10 +124,7 @@ fn main() -> anyhow::Result<()> {
         .nth(1)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("bench/RESULTS.md"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     rt.block_on(run(results))
 }
 
@@ -120,10 +134,7 @@ fn authz_main() -> anyhow::Result<()> {
     let store = std::env::args()
         .nth(2)
         .unwrap_or_else(|| "sqlite".to_owned());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     rt.block_on(async {
         let ctx = Ctx::new(PathBuf::new())?;
         let bare = ctx.spawn_bare().await?;
@@ -151,15 +162,8 @@ fn login_main() -> anyhow::Result<()> {
     let store = std::env::args()
         .nth(3)
         .unwrap_or_else(|| "sqlite".to_owned());
-    let rounds: usize = std::env::args()
-        .nth(4)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rounds = rounds_arg(4)?;
+    let rt = runtime()?;
     rt.block_on(async {
         let ctx = Ctx::new(PathBuf::new())?;
         let pg = (store == "postgres")
@@ -199,15 +203,8 @@ fn login_main() -> anyhow::Result<()> {
 /// `lakests-bench hot [rounds]`: section 1's default row alone (wrk, then the paced load at
 /// half of lakests' requests/s), printed per round: for working on the hot path's latency.
 fn hot_main() -> anyhow::Result<()> {
-    let rounds: usize = std::env::args()
-        .nth(2)
-        .map(|r| r.parse())
-        .transpose()?
-        .unwrap_or(3);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rounds = rounds_arg(2)?;
+    let rt = runtime()?;
     rt.block_on(async {
         let ctx = Ctx::new(PathBuf::new())?;
         let system =
@@ -290,10 +287,7 @@ fn soak_main() -> anyhow::Result<()> {
         .nth(2)
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("bench/RESULTS.md"));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    let rt = runtime()?;
     rt.block_on(async {
         // The soak runs no Python authenticator.
         let ctx = Ctx::new(PathBuf::new())?;

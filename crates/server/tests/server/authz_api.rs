@@ -1011,99 +1011,78 @@ mod sequences {
                 .await
                 .iter()
                 .map(|p| {
-                    format!(
-                        "{}={}",
-                        p["name"].as_str().unwrap_or(""),
-                        p["statement"][0]["action"][0].as_str().unwrap_or("")
-                    )
+                    let action = p["statement"][0]["action"][0].as_str().unwrap_or("");
+                    format!("{}={action}", p["name"].as_str().unwrap_or(""))
                 })
                 .collect()
         }
-        lakefs
-            .expect(
-                201,
-                Method::POST,
-                "/auth/users",
-                &[],
-                Some(json!({"username": "eve"})),
-            )
-            .await;
-        lakefs
-            .expect(
-                201,
-                Method::POST,
-                "/auth/groups",
-                &[],
-                Some(json!({"id": "EG"})),
-            )
-            .await;
-        for (name, action) in [("E1", "fs:ReadObject"), ("E2", "fs:WriteObject")] {
+        let (read, write, delete) = ("fs:ReadObject", "fs:WriteObject", "fs:DeleteObject");
+        let setup = [
+            ("/auth/users", json!({"username": "eve"})),
+            ("/auth/groups", json!({"id": "EG"})),
+            ("/auth/policies", policy_body("E1", read)),
+            ("/auth/policies", policy_body("E2", write)),
+        ];
+        for (path, body) in setup {
             lakefs
-                .expect(
-                    201,
-                    Method::POST,
-                    "/auth/policies",
-                    &[],
-                    Some(policy_body(name, action)),
-                )
+                .expect(201, Method::POST, path, &[], Some(body))
                 .await;
         }
         assert!(effective(&lakefs).await.is_empty());
-        lakefs
-            .expect(201, Method::PUT, "/auth/users/eve/policies/E1", &[], None)
-            .await;
-        // Twice: the second answer comes from memory.
-        assert_eq!(effective(&lakefs).await, ["E1=fs:ReadObject"]);
-        assert_eq!(effective(&lakefs).await, ["E1=fs:ReadObject"]);
-        lakefs
-            .expect(201, Method::PUT, "/auth/groups/EG/policies/E2", &[], None)
-            .await;
-        assert_eq!(
-            effective(&lakefs).await,
-            ["E1=fs:ReadObject"],
-            "not a member yet"
-        );
-        lakefs
-            .expect(201, Method::PUT, "/auth/groups/EG/members/eve", &[], None)
-            .await;
-        assert_eq!(
-            effective(&lakefs).await,
-            ["E1=fs:ReadObject", "E2=fs:WriteObject"]
-        );
-        // What a policy says changes the body too.
-        lakefs
-            .expect(
+        // Each write, then what the very next call must answer (the second of two identical
+        // calls in a row comes from memory).
+        /// A write (status, method, path, body), then the effective policies after it.
+        type Step<'a> = (u16, Method, &'a str, Option<Value>, &'a [&'a str]);
+        let steps: [Step; 6] = [
+            (
+                201,
+                Method::PUT,
+                "/auth/users/eve/policies/E1",
+                None,
+                &["E1=fs:ReadObject"],
+            ),
+            (
+                201,
+                Method::PUT,
+                "/auth/groups/EG/policies/E2",
+                None,
+                &["E1=fs:ReadObject"],
+            ),
+            (
+                201,
+                Method::PUT,
+                "/auth/groups/EG/members/eve",
+                None,
+                &["E1=fs:ReadObject", "E2=fs:WriteObject"],
+            ),
+            // What a policy says changes the body too.
+            (
                 200,
                 Method::PUT,
                 "/auth/policies/E2",
-                &[],
-                Some(policy_body("E2", "fs:DeleteObject")),
-            )
-            .await;
-        assert_eq!(
-            effective(&lakefs).await,
-            ["E1=fs:ReadObject", "E2=fs:DeleteObject"]
-        );
-        lakefs
-            .expect(
+                Some(policy_body("E2", delete)),
+                &["E1=fs:ReadObject", "E2=fs:DeleteObject"],
+            ),
+            (
                 204,
                 Method::DELETE,
                 "/auth/users/eve/policies/E1",
-                &[],
                 None,
-            )
-            .await;
-        assert_eq!(effective(&lakefs).await, ["E2=fs:DeleteObject"]);
-        lakefs
-            .expect(
+                &["E2=fs:DeleteObject"],
+            ),
+            (
                 204,
                 Method::DELETE,
                 "/auth/groups/EG/members/eve",
-                &[],
                 None,
-            )
-            .await;
-        assert!(effective(&lakefs).await.is_empty());
+                &[],
+            ),
+        ];
+        for (status, method, path, body, expected) in steps {
+            lakefs.expect(status, method, path, &[], body).await;
+            assert_eq!(effective(&lakefs).await, expected, "after {path}");
+            assert_eq!(effective(&lakefs).await, expected, "again after {path}");
+        }
         // A change made by another writer of the SQLite file, as the CLI is (on PostgreSQL,
         // crates/cli/tests/replicas.rs covers writes through another replica).
         if s.database.is_none() {
