@@ -45,12 +45,14 @@ async fn serve(
     log: &Path,
     health: &str,
 ) -> Serve {
+    // Standard output and standard error (the logs) in `log`.
+    let out = std::fs::File::create(log).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_lakests"));
     cmd.args(["serve", "--config"])
         .arg(config)
         .stdin(Stdio::null())
-        .stdout(std::fs::File::create(log).unwrap())
-        .stderr(Stdio::inherit());
+        .stdout(out.try_clone().unwrap())
+        .stderr(out);
     clean_env(&mut cmd);
     pass_sockets(&mut cmd, sockets);
     let serve = Serve(cmd.spawn().expect("lakests serve starts"));
@@ -243,6 +245,52 @@ async fn two_replicas_on_one_postgresql_share_logins_and_see_each_others_removal
     }
 }
 
+/// A session-mode login of alice begun on `begin` and finished on `finish`: the answer of
+/// `POST /api/v1/sts/login`.
+async fn session_login(http: &reqwest::Client, begin: &str, finish: &str) -> reqwest::Response {
+    let started: Value = http
+        .post(format!("{begin}/api/v1/sts/authorize"))
+        .json(&json!({"redirect_uri": REDIRECT}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut authorize = url::Url::parse(
+        started["authorization_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{started}")),
+    )
+    .unwrap();
+    authorize
+        .query_pairs_mut()
+        .append_pair("login_hint", "alice");
+    let resp = http.get(authorize).send().await.unwrap();
+    let location = resp.headers()["location"].to_str().unwrap().to_owned();
+    let code = url::Url::parse(&location)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap_or_else(|| panic!("no code: {location}"))
+        .1
+        .into_owned();
+    let exchanged: Value = http
+        .post(format!("{finish}/api/v1/sts/authorize/exchange"))
+        .json(&json!({"state": started["state"], "redeem_secret": started["redeem_secret"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    http.post(format!("{finish}/api/v1/sts/login"))
+        .json(&json!({"code": code, "state": exchanged["state"], "redirect_uri": REDIRECT}))
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn two_replicas(url: String) {
     let dir = tempfile::tempdir().unwrap();
     let idp_sockets = bind_roles(["idp"]);
@@ -279,7 +327,7 @@ async fn two_replicas(url: String) {
         let config = json!({
             "listen_address": format!("127.0.0.1:{sts_port}"),
             "data_dir": dir.path().join(name),
-            "logging": {"level": "warn"},
+            "logging": {"level": "warn,lakests_core::sts=debug"},
             "database": {"type": "postgres", "postgres": {"connection_string": url, "max_open_connections": 4}},
             "auth": {
                 "encrypt": {"secret_key": SECRET},
@@ -314,48 +362,7 @@ async fn two_replicas(url: String) {
     let http = client();
 
     // A session-mode login begun on A finishes on B.
-    let started: Value = http
-        .post(format!("{a_sts}/api/v1/sts/authorize"))
-        .json(&json!({"redirect_uri": REDIRECT}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut authorize = url::Url::parse(
-        started["authorization_url"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{started}")),
-    )
-    .unwrap();
-    authorize
-        .query_pairs_mut()
-        .append_pair("login_hint", "alice");
-    let resp = http.get(authorize).send().await.unwrap();
-    let location = resp.headers()["location"].to_str().unwrap().to_owned();
-    let code = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap_or_else(|| panic!("no code: {location}"))
-        .1
-        .into_owned();
-    let exchanged: Value = http
-        .post(format!("{b_sts}/api/v1/sts/authorize/exchange"))
-        .json(&json!({"state": started["state"], "redeem_secret": started["redeem_secret"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let resp = http
-        .post(format!("{b_sts}/api/v1/sts/login"))
-        .json(&json!({"code": code, "state": exchanged["state"], "redirect_uri": REDIRECT}))
-        .send()
-        .await
-        .unwrap();
+    let resp = session_login(&http, &a_sts, &b_sts).await;
     assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
     let login: Value = resp.json().await.unwrap();
     let token_b = login["token"].as_str().unwrap().to_owned();
@@ -363,6 +370,43 @@ async fn two_replicas(url: String) {
         user_status(&http, &a_sts, &token_b).await,
         200,
         "B's token works on A"
+    );
+
+    // On PostgreSQL a login takes a user it holds in memory without reading the generation
+    // first; its audit write checks the generation instead. B now holds alice (a second
+    // login); alice is removed through A; B's next login must see it (the audit write refuses
+    // the unchecked user, B resolves alice again, and her identity is refused as removed), not
+    // mint a token for her from memory.
+    let resp = session_login(&http, &b_sts, &b_sts).await;
+    assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+    let me: Value = http
+        .get(format!("{a_sts}/api/v1/user"))
+        .bearer_auth(&token_b)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let username = me["user"]["id"].as_str().unwrap().to_owned();
+    let resp = http
+        .delete(format!("{a_authz}/auth/users/{username}"))
+        .bearer_auth(API_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let resp = session_login(&http, &b_sts, &b_sts).await;
+    let status = resp.status();
+    let body = resp.text().await.unwrap();
+    assert!(
+        status.is_client_error(),
+        "B logged in a user removed through A: {status} {body}"
+    );
+    let log = std::fs::read_to_string(dir.path().join("b.log")).unwrap();
+    assert!(
+        log.contains("the cached user may have changed; resolving it again"),
+        "B's lookup was not the unchecked one this test is about:\n{log}"
     );
 
     // A user removed through A is refused by B on the very next request, 50 times: B reads the

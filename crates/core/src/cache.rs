@@ -150,6 +150,25 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
         hit
     }
 
+    /// The value stored under `key` and the generation it was read under, whatever the
+    /// generation is now, if it has not expired at `now`: for a caller that checks the
+    /// generation later itself ([`Store::find_user_for_login`]).
+    pub fn peek<Q>(&self, key: &Q, now: i64) -> Option<(V, u64)>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let hit = entries
+            .get(key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| (e.value.clone(), e.generation));
+        if hit.is_some() {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+
     /// Remembers `value`, read from the store under `generation`, from `now` until the TTL (or
     /// `not_after`, if earlier). When full, stale and expired entries go first, then
     /// everything.
@@ -342,6 +361,37 @@ impl Store for CachingStore {
 
     async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError> {
         self.inner.append_audit(record).await
+    }
+
+    fn checks_generation_in_audit(&self) -> bool {
+        self.inner.checks_generation_in_audit()
+    }
+
+    /// A user cached for this external id is answered without reading the generation when the
+    /// store checks it in the audit write ([`Store::checks_generation_in_audit`]); anything
+    /// else (no entry, no user, a store that cannot check) takes the checked lookup.
+    async fn find_user_for_login(
+        &self,
+        external_id: &str,
+    ) -> Result<(Option<UserRecord>, Option<u64>), StoreError> {
+        if self.inner.checks_generation_in_audit()
+            && let Some((Some(user), generation)) = self
+                .users_by_external_id
+                .peek(external_id, self.clock.now())
+        {
+            return Ok((Some(user), Some(generation)));
+        }
+        Ok((self.find_user_by_external_id(external_id).await?, None))
+    }
+
+    async fn append_audit_if_unchanged(
+        &self,
+        record: &LoginAudit,
+        generation: u64,
+    ) -> Result<bool, StoreError> {
+        self.inner
+            .append_audit_if_unchanged(record, generation)
+            .await
     }
 
     async fn list_audit(&self, limit: u32) -> Result<Vec<LoginAudit>, StoreError> {

@@ -169,6 +169,37 @@ pub trait Store: Directory + Send + Sync + 'static {
 
     /// Appends a login audit record.
     async fn append_audit(&self, record: &LoginAudit) -> Result<(), StoreError>;
+
+    /// Whether [`Store::append_audit_if_unchanged`] checks the generation in the audit write
+    /// itself (PostgreSQL), so that a login may take its user from memory without first reading
+    /// the generation: the audit write then proves nothing changed in between.
+    fn checks_generation_in_audit(&self) -> bool {
+        false
+    }
+
+    /// For a login: the user mapped to `external_id` and, when it was answered from memory
+    /// without a read of the generation, the generation it was cached under. The login's audit
+    /// record must then be written by [`Store::append_audit_if_unchanged`] with it, and the
+    /// login start over with a checked lookup if that writes nothing. `None` with a checked
+    /// lookup (the default).
+    async fn find_user_for_login(
+        &self,
+        external_id: &str,
+    ) -> Result<(Option<UserRecord>, Option<u64>), StoreError> {
+        Ok((self.find_user_by_external_id(external_id).await?, None))
+    }
+
+    /// Appends `record` only if the store's generation is still `generation`, checked in the
+    /// same statement: `false`, and nothing written, when it moved. A store that cannot check
+    /// writes nothing and answers `false`.
+    async fn append_audit_if_unchanged(
+        &self,
+        record: &LoginAudit,
+        generation: u64,
+    ) -> Result<bool, StoreError> {
+        let _ = (record, generation);
+        Ok(false)
+    }
     /// The newest `limit` audit records, newest first.
     async fn list_audit(&self, limit: u32) -> Result<Vec<LoginAudit>, StoreError>;
 

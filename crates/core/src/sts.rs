@@ -293,7 +293,47 @@ impl StsService {
             client_addr: ctx.client_addr.clone(),
             request_id: ctx.request_id.clone(),
         };
-        let result = self.login_inner(req, ctx, &mut audit).await;
+        let mut result = self.login_inner(req, ctx, &mut audit).await;
+        // A user taken from memory unchecked (PostgreSQL: no read of the generation before the
+        // lookup) is confirmed by the audit write itself, which writes the success record only
+        // if nothing changed since the user was cached. If something did, the user is resolved
+        // again with a checked lookup and the minted token is dropped unseen.
+        if let Ok(Minted {
+            grant,
+            unchecked: Some(unchecked),
+        }) = &result
+        {
+            audit.outcome = LoginOutcome::Success;
+            audit.reason = format!("token minted for {} s", grant.granted_ttl_seconds);
+            match self
+                .store
+                .append_audit_if_unchanged(&audit, unchecked.generation)
+                .await
+            {
+                Ok(true) => return result.map(|m| m.grant),
+                Ok(false) => {
+                    tracing::debug!("the cached user may have changed; resolving it again");
+                    audit.outcome = LoginOutcome::Failure;
+                    audit.reason = String::new();
+                    audit.username = None;
+                    let Ok(Minted {
+                        unchecked: Some(u), ..
+                    }) = result
+                    else {
+                        unreachable!("matched above");
+                    };
+                    result = self
+                        .resolve_and_mint(u.sub, &u.claims, u.ttl, &mut audit, true)
+                        .await;
+                }
+                Err(e) => {
+                    // A login must not succeed without its audit record.
+                    tracing::error!(error = %e, "could not write the login audit record");
+                    return Err(StsError::Store(e));
+                }
+            }
+        }
+        let result = result.map(|m| m.grant);
         match &result {
             Ok(grant) => {
                 audit.outcome = LoginOutcome::Success;
@@ -324,7 +364,7 @@ impl StsService {
         req: &StsAuthRequest,
         ctx: &RequestContext,
         audit: &mut LoginAudit,
-    ) -> Result<StsGrant, StsError> {
+    ) -> Result<Minted, StsError> {
         check_request(req)?;
         let ttl = self.granted_ttl(req.ttl_seconds)?;
 
@@ -367,30 +407,63 @@ impl StsService {
             )));
         }
 
-        // 4. Resolve the user.
-        let user = match self.store.find_user_by_external_id(&sub).await? {
+        // 4. Resolve the user; 5. mint.
+        self.resolve_and_mint(sub, &claims, ttl, audit, false)
+            .await
+            .map(|mut minted| {
+                if let Some(u) = &mut minted.unchecked {
+                    u.claims = claims;
+                }
+                minted
+            })
+    }
+
+    /// Steps 4 and 5 of a login: the user mapped to `sub` (provisioned when allowed), then the
+    /// token. Unless `checked`, the user may come from memory unchecked (see
+    /// [`Store::find_user_for_login`]): the result then says under which generation.
+    async fn resolve_and_mint(
+        &self,
+        sub: String,
+        claims: &Claims,
+        ttl: i64,
+        audit: &mut LoginAudit,
+        checked: bool,
+    ) -> Result<Minted, StsError> {
+        let (found, generation) = if checked {
+            (self.store.find_user_by_external_id(&sub).await?, None)
+        } else {
+            self.store.find_user_for_login(&sub).await?
+        };
+        let user = match found {
             Some(user) => {
-                self.refresh_friendly_name(&user, &claims).await?;
+                self.refresh_friendly_name(&user, claims).await?;
                 user
             }
-            None => self.provision(&sub, &claims).await?,
+            None => self.provision(&sub, claims).await?,
         };
         audit.username = Some(user.username.clone());
 
-        // 5. Mint.
         let now = self.clock.now();
         let (token, minted) = self
             .tokens
             .mint(&user.username, now, ttl)
             .map_err(StsError::Token)?;
         tracing::info!(user = %user.username, ttl, "sts login succeeded");
-        Ok(StsGrant {
-            token: AuthenticationToken {
-                token,
-                token_expiration: minted.exp,
+        Ok(Minted {
+            grant: StsGrant {
+                token: AuthenticationToken {
+                    token,
+                    token_expiration: minted.exp,
+                },
+                granted_ttl_seconds: ttl,
+                username: user.username,
             },
-            granted_ttl_seconds: ttl,
-            username: user.username,
+            unchecked: generation.map(|generation| Unchecked {
+                generation,
+                sub,
+                claims: Claims::new(),
+                ttl,
+            }),
         })
     }
 
@@ -617,6 +690,22 @@ fn log_failure(what: &str, e: &StsError) {
         None if e.status() >= 500 => tracing::error!(error = %e, "{what} failed"),
         None => tracing::info!(status = e.status(), message = %e, "{what} refused"),
     }
+}
+
+/// A token minted for a login, not yet audited.
+struct Minted {
+    grant: StsGrant,
+    /// Set when the user came from memory without a read of the generation.
+    unchecked: Option<Unchecked>,
+}
+
+/// What a login needs to resolve its user again, checked.
+struct Unchecked {
+    /// The generation the user was cached under.
+    generation: u64,
+    sub: String,
+    claims: Claims,
+    ttl: i64,
 }
 
 /// The audit record's reason: the stable code first when there is one.

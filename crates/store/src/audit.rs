@@ -10,8 +10,13 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::redact::chain;
 
-/// A record waiting for its commit, with the caller to tell.
-type AuditJob = (LoginAudit, oneshot::Sender<Result<(), String>>);
+/// A record waiting for its commit, the generation it may be written under only (see
+/// [`AuditWriter::append_if_unchanged`]), and the caller to tell whether it was written.
+type AuditJob = (
+    LoginAudit,
+    Option<u64>,
+    oneshot::Sender<Result<bool, String>>,
+);
 
 /// Most records one `INSERT` carries ([`COLUMNS`] parameters each: far below PostgreSQL's
 /// limit of 65535).
@@ -58,7 +63,12 @@ impl AuditWriter {
                         Err(_) => break,
                     }
                 }
-                let (records, replies): (Vec<LoginAudit>, Vec<_>) = batch.into_iter().unzip();
+                let mut records = Vec::with_capacity(batch.len());
+                let mut replies = Vec::with_capacity(batch.len());
+                for (record, expect, reply) in batch {
+                    records.push((record, expect));
+                    replies.push((expect, reply));
+                }
                 let done = match conn.as_mut() {
                     Some(held) => Self::insert(held, records).await,
                     None => match pool.acquire().await {
@@ -71,32 +81,60 @@ impl AuditWriter {
                     conn = None;
                 }
                 let done = done.map_err(|e| chain(&e));
-                for reply in replies {
-                    let _ = reply.send(done.clone());
+                for (expect, reply) in replies {
+                    // A record with an expectation was written exactly when the generation
+                    // the statement saw is the expected one (the same value its `WHERE` used).
+                    let written = done
+                        .clone()
+                        .map(|generation| expect.is_none() || expect == generation);
+                    let _ = reply.send(written);
                 }
             }
         });
         AuditWriter { jobs }
     }
 
-    /// One multi-row `INSERT` of `records`.
+    /// One multi-row `INSERT` of `records`. When a record carries an expected generation, the
+    /// statement reads `lakests_generation` too, writes such a record only if the value is the
+    /// expected one, and returns the value it saw (one statement: one snapshot, one commit).
     async fn insert(
         conn: &mut sqlx::PgConnection,
-        records: Vec<LoginAudit>,
-    ) -> Result<(), sqlx::Error> {
+        records: Vec<(LoginAudit, Option<u64>)>,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let checked = records.iter().any(|(_, expect)| expect.is_some());
+        let columns = if checked { COLUMNS + 1 } else { COLUMNS };
         let rows: Vec<String> = (0..records.len())
             .map(|i| {
-                let n = i * COLUMNS;
-                let cells: Vec<String> = (1..=COLUMNS).map(|c| format!("${}", n + c)).collect();
+                let n = i * columns;
+                let cells: Vec<String> = (1..=columns)
+                    .map(|c| match (checked, c) {
+                        // Types for the VALUES list (only the checked form selects from it).
+                        (true, 1 | 8) => format!("${}::bigint", n + c),
+                        (true, _) => format!("${}::text", n + c),
+                        (false, _) => format!("${}", n + c),
+                    })
+                    .collect();
                 format!("({})", cells.join(", "))
             })
             .collect();
-        let sql = format!(
-            "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) VALUES {}",
-            rows.join(", ")
-        );
+        let sql = if checked {
+            format!(
+                "WITH g AS (SELECT value FROM lakests_generation), \
+                 ins AS (INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) \
+                 SELECT v.at, v.outcome, v.reason, v.external_id, v.username, v.client_addr, v.request_id \
+                 FROM (VALUES {}) AS v(at, outcome, reason, external_id, username, client_addr, request_id, expect) \
+                 WHERE v.expect IS NULL OR v.expect = (SELECT value FROM g)) \
+                 SELECT value FROM g",
+                rows.join(", ")
+            )
+        } else {
+            format!(
+                "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) VALUES {}",
+                rows.join(", ")
+            )
+        };
         let mut query = sqlx::query(&sql);
-        for record in records {
+        for (record, expect) in records {
             query = query
                 .bind(record.at)
                 .bind(record.outcome.as_str().to_owned())
@@ -105,20 +143,48 @@ impl AuditWriter {
                 .bind(record.username)
                 .bind(record.client_addr)
                 .bind(record.request_id);
+            if checked {
+                query = query.bind(expect.map(u64::cast_signed));
+            }
         }
-        query.execute(&mut *conn).await?;
-        Ok(())
+        if checked {
+            let row = query.fetch_one(&mut *conn).await?;
+            let value: i64 = sqlx::Row::try_get(&row, 0)?;
+            Ok(Some(value.cast_unsigned()))
+        } else {
+            query.execute(&mut *conn).await?;
+            Ok(None)
+        }
     }
 
     /// Appends `record`, returning once it is committed.
     pub(crate) async fn append(&self, record: &LoginAudit) -> Result<(), AuditFailure> {
+        self.submit(record, None).await.map(|_| ())
+    }
+
+    /// The audit write checks the generation (see [`Self::append_if_unchanged`]).
+    pub(crate) fn checks_generation(&self) -> bool {
+        true
+    }
+
+    /// Appends `record` only if `lakests_generation` still holds `generation` when the
+    /// statement runs; `false`, and nothing written, when it moved.
+    pub(crate) async fn append_if_unchanged(
+        &self,
+        record: &LoginAudit,
+        generation: u64,
+    ) -> Result<bool, AuditFailure> {
+        self.submit(record, Some(generation)).await
+    }
+
+    async fn submit(&self, record: &LoginAudit, expect: Option<u64>) -> Result<bool, AuditFailure> {
         let (reply, committed) = oneshot::channel();
         self.jobs
-            .send((record.clone(), reply))
+            .send((record.clone(), expect, reply))
             .await
             .map_err(|_| AuditFailure::Stopped)?;
         match committed.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(written)) => Ok(written),
             Ok(Err(message)) => Err(AuditFailure::Database(message)),
             Err(_) => Err(AuditFailure::Stopped),
         }

@@ -96,6 +96,21 @@ impl InlineAudit {
     }
 
     /// Appends `record`, returning once it is committed.
+    /// SQLite's generation is not a row the audit write could check (it is read from the
+    /// file's change feed, cheaply): logins look their user up checked.
+    pub(crate) fn checks_generation(&self) -> bool {
+        false
+    }
+
+    /// Never called (see [`Self::checks_generation`]): writes nothing.
+    pub(crate) async fn append_if_unchanged(
+        &self,
+        _record: &LoginAudit,
+        _generation: u64,
+    ) -> Result<bool, AuditFailure> {
+        Ok(false)
+    }
+
     pub(crate) async fn append(&self, record: &LoginAudit) -> Result<(), AuditFailure> {
         let (reply, committed) = oneshot::channel();
         lock(&self.inner.pending).push((record.clone(), reply));

@@ -131,6 +131,21 @@ macro_rules! store_impl {
                 self.audit.append(record).await.map_err(|e| self.audit_failed(e))
             }
 
+            fn checks_generation_in_audit(&self) -> bool {
+                self.audit.checks_generation()
+            }
+
+            async fn append_audit_if_unchanged(
+                &self,
+                record: &lakests_core::store::LoginAudit,
+                generation: u64,
+            ) -> Result<bool, lakests_core::store::StoreError> {
+                self.audit
+                    .append_if_unchanged(record, generation)
+                    .await
+                    .map_err(|e| self.audit_failed(e))
+            }
+
             async fn list_audit(&self, limit: u32) -> Result<Vec<lakests_core::store::LoginAudit>, lakests_core::store::StoreError> {
                 let rows: Vec<crate::common::AuditRow> = sqlx::query_as(
                     "SELECT at, outcome, reason, external_id, username, client_addr, request_id \

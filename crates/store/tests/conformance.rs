@@ -50,6 +50,7 @@ fn already_exists(result: Result<(), StoreError>) -> String {
 
 /// Every check takes the fixture; most only use `f.store()`.
 mod checks {
+    pub use super::checked_audit::*;
     pub use super::removed::*;
     use super::*;
 
@@ -604,6 +605,54 @@ pub mod removed {
     }
 }
 
+mod checked_audit {
+    use super::*;
+
+    /// An audit record written under an expected generation (a login that took its user from
+    /// memory unchecked) is written only while the generation holds: on PostgreSQL the check is
+    /// in the INSERT itself; SQLite cannot check there and writes nothing.
+    pub async fn an_audit_record_under_a_generation_is_written_only_while_it_holds<F: Fixture>(
+        f: Arc<F>,
+    ) {
+        let s = f.store();
+        let ids = |records: Vec<LoginAudit>| -> Vec<String> {
+            records.into_iter().map(|r| r.request_id).collect()
+        };
+        if !s.checks_generation_in_audit() {
+            let written = s
+                .append_audit_if_unchanged(&audit(1, LoginOutcome::Success, "a"), 0)
+                .await
+                .expect("append");
+            assert!(!written, "a store that cannot check writes nothing");
+            assert!(s.list_audit(10).await.expect("list").is_empty());
+            return;
+        }
+        // A fresh database is at generation 0; a write to a cached table moves it.
+        let ok = |r: Result<bool, StoreError>| r.expect("append");
+        assert!(ok(s
+            .append_audit_if_unchanged(&audit(1, LoginOutcome::Success, "a"), 0)
+            .await));
+        s.create_user(&user("bob", Some("sub-bob"), &[]))
+            .await
+            .expect("create");
+        assert!(!ok(s
+            .append_audit_if_unchanged(&audit(2, LoginOutcome::Success, "b"), 0)
+            .await));
+        assert!(ok(s
+            .append_audit_if_unchanged(&audit(3, LoginOutcome::Success, "c"), 1)
+            .await));
+        // Records without an expectation in the same batches are unaffected.
+        let (d, e) = (
+            audit(4, LoginOutcome::Failure, "d"),
+            audit(5, LoginOutcome::Success, "e"),
+        );
+        let (d, e) = tokio::join!(s.append_audit(&d), s.append_audit_if_unchanged(&e, 7));
+        d.expect("append d");
+        assert!(!ok(e));
+        assert_eq!(ids(s.list_audit(10).await.expect("list")), ["d", "c", "a"]);
+    }
+}
+
 /// One `#[tokio::test]` per check per backend: `sqlite::<check>` and `postgres::<check>`.
 macro_rules! conformance {
     ($($check:ident),+ $(,)?) => {
@@ -654,4 +703,5 @@ conformance! {
     unicode_and_long_values_round_trip,
     restarting_keeps_the_data_and_reruns_migrations_harmlessly,
     removing_a_user_remembers_its_identity_until_readmitted,
+    an_audit_record_under_a_generation_is_written_only_while_it_holds,
 }
