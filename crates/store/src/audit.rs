@@ -22,6 +22,9 @@ type AuditJob = (
 /// limit of 65535).
 const AUDIT_BATCH: usize = 64;
 
+/// Times the writer yields between its first record and taking the batch.
+const LINGER_YIELDS: usize = 4;
+
 /// The columns of a record in the `INSERT`.
 const COLUMNS: usize = 7;
 
@@ -56,6 +59,14 @@ impl AuditWriter {
                     },
                     _ = &mut closed => break,
                 };
+                // Let the logins that are running reach their audit write before the batch is
+                // taken: a few yields (microseconds, no timer) put more records in each commit.
+                // Measured once logins stopped reading the generation before their lookup:
+                // PostgreSQL's CPU per ES256 login 60-63 -> 50-53 µs (bench/NOTES.md). Session 7
+                // found no gain from two yields while the generation reads dominated.
+                for _ in 0..LINGER_YIELDS {
+                    tokio::task::yield_now().await;
+                }
                 let mut batch = vec![first];
                 while batch.len() < AUDIT_BATCH {
                     match queue.try_recv() {
