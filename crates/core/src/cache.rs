@@ -139,15 +139,8 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        let hit = entries
-            .get(key)
-            .filter(|e| e.generation == generation && e.expires_at > now)
-            .map(|e| e.value.clone());
-        if hit.is_some() {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-        }
-        hit
+        self.lookup(key, now, Some(generation))
+            .map(|(value, _)| value)
     }
 
     /// The value stored under `key` and the generation it was read under, whatever the
@@ -158,10 +151,19 @@ impl<K: Hash + Eq, V: Clone> Memo<K, V> {
         K: std::borrow::Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.lookup(key, now, None)
+    }
+
+    /// An entry alive at `now` (and read under `generation`, when given), counted as a hit.
+    fn lookup<Q>(&self, key: &Q, now: i64, generation: Option<u64>) -> Option<(V, u64)>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let hit = entries
             .get(key)
-            .filter(|e| e.expires_at > now)
+            .filter(|e| e.expires_at > now && generation.is_none_or(|g| g == e.generation))
             .map(|e| (e.value.clone(), e.generation));
         if hit.is_some() {
             self.hits.fetch_add(1, Ordering::Relaxed);
