@@ -293,51 +293,49 @@ impl StsService {
             client_addr: ctx.client_addr.clone(),
             request_id: ctx.request_id.clone(),
         };
-        let mut result = self.login_inner(req, ctx, &mut audit).await;
-        // A user taken from memory unchecked (PostgreSQL: no read of the generation before the
-        // lookup) is confirmed by the audit write itself, which writes the success record only
-        // if nothing changed since the user was cached. If something did, the user is resolved
-        // again with a checked lookup and the minted token is dropped unseen.
-        if let Ok(Minted {
-            grant,
-            unchecked: Some(unchecked),
-        }) = &result
-        {
-            audit.outcome = LoginOutcome::Success;
-            audit.reason = format!("token minted for {} s", grant.granted_ttl_seconds);
-            match self
-                .store
-                .append_audit_if_unchanged(&audit, unchecked.generation)
-                .await
-            {
-                Ok(true) => return result.map(|m| m.grant),
-                Ok(false) => {
-                    tracing::debug!("the cached user may have changed; resolving it again");
-                    audit.outcome = LoginOutcome::Failure;
-                    audit.reason = String::new();
-                    audit.username = None;
-                    let Ok(Minted {
-                        unchecked: Some(u), ..
-                    }) = result
-                    else {
-                        unreachable!("matched above");
-                    };
-                    result = self
-                        .resolve_and_mint(u.sub, &u.claims, u.ttl, &mut audit, true)
-                        .await;
-                }
-                Err(e) => {
-                    // A login must not succeed without its audit record.
-                    tracing::error!(error = %e, "could not write the login audit record");
-                    return Err(StsError::Store(e));
+        let result = match self.login_inner(req, ctx, &mut audit).await {
+            // A user taken from memory unchecked (PostgreSQL: no read of the generation before
+            // the lookup) is confirmed by the audit write itself, which writes the success
+            // record only if nothing changed since the user was cached. If something did, the
+            // user is resolved again with a checked lookup and the minted token is dropped
+            // unseen; that outcome is audited below like any other.
+            Ok(Minted {
+                grant,
+                unchecked: Some(u),
+            }) => {
+                audit.outcome = LoginOutcome::Success;
+                audit.reason = success_reason(&grant);
+                match self
+                    .store
+                    .append_audit_if_unchanged(&audit, u.generation)
+                    .await
+                {
+                    Ok(true) => {
+                        log_success(&grant);
+                        return Ok(grant);
+                    }
+                    Ok(false) => {
+                        tracing::debug!("the cached user may have changed; resolving it again");
+                        audit.outcome = LoginOutcome::Failure;
+                        audit.reason = String::new();
+                        audit.username = None;
+                        self.resolve_and_mint(&u.sub, &u.claims, u.ttl, &mut audit, true)
+                            .await
+                            .map(|(grant, _)| grant)
+                    }
+                    Err(e) => {
+                        // A login must not succeed without its audit record.
+                        tracing::error!(error = %e, "could not write the login audit record");
+                        return Err(StsError::Store(e));
+                    }
                 }
             }
-        }
-        let result = result.map(|m| m.grant);
+            other => other.map(|m| m.grant),
+        };
         match &result {
             Ok(grant) => {
                 audit.outcome = LoginOutcome::Success;
-                audit.reason = format!("token minted for {} s", grant.granted_ttl_seconds);
+                audit.reason = success_reason(grant);
             }
             Err(StsError::InvalidRequest(_)) => {
                 self.malformed_total
@@ -355,6 +353,9 @@ impl StsService {
             if result.is_ok() {
                 return Err(StsError::Store(e));
             }
+        }
+        if let Ok(grant) = &result {
+            log_success(grant);
         }
         result
     }
@@ -408,38 +409,43 @@ impl StsService {
         }
 
         // 4. Resolve the user; 5. mint.
-        self.resolve_and_mint(sub, &claims, ttl, audit, false)
-            .await
-            .map(|mut minted| {
-                if let Some(u) = &mut minted.unchecked {
-                    u.claims = claims;
-                }
-                minted
-            })
+        let (grant, generation) = self
+            .resolve_and_mint(&sub, &claims, ttl, audit, false)
+            .await?;
+        Ok(Minted {
+            grant,
+            unchecked: generation.map(|generation| Unchecked {
+                generation,
+                sub,
+                claims,
+                ttl,
+            }),
+        })
     }
 
     /// Steps 4 and 5 of a login: the user mapped to `sub` (provisioned when allowed), then the
     /// token. Unless `checked`, the user may come from memory unchecked (see
-    /// [`Store::find_user_for_login`]): the result then says under which generation.
+    /// [`Store::find_user_for_login`]): the generation it was cached under comes back with the
+    /// grant then.
     async fn resolve_and_mint(
         &self,
-        sub: String,
+        sub: &str,
         claims: &Claims,
         ttl: i64,
         audit: &mut LoginAudit,
         checked: bool,
-    ) -> Result<Minted, StsError> {
+    ) -> Result<(StsGrant, Option<u64>), StsError> {
         let (found, generation) = if checked {
-            (self.store.find_user_by_external_id(&sub).await?, None)
+            (self.store.find_user_by_external_id(sub).await?, None)
         } else {
-            self.store.find_user_for_login(&sub).await?
+            self.store.find_user_for_login(sub).await?
         };
         let user = match found {
             Some(user) => {
                 self.refresh_friendly_name(&user, claims).await?;
                 user
             }
-            None => self.provision(&sub, claims).await?,
+            None => self.provision(sub, claims).await?,
         };
         audit.username = Some(user.username.clone());
 
@@ -448,23 +454,15 @@ impl StsService {
             .tokens
             .mint(&user.username, now, ttl)
             .map_err(StsError::Token)?;
-        tracing::info!(user = %user.username, ttl, "sts login succeeded");
-        Ok(Minted {
-            grant: StsGrant {
-                token: AuthenticationToken {
-                    token,
-                    token_expiration: minted.exp,
-                },
-                granted_ttl_seconds: ttl,
-                username: user.username,
+        let grant = StsGrant {
+            token: AuthenticationToken {
+                token,
+                token_expiration: minted.exp,
             },
-            unchecked: generation.map(|generation| Unchecked {
-                generation,
-                sub,
-                claims: Claims::new(),
-                ttl,
-            }),
-        })
+            granted_ttl_seconds: ttl,
+            username: user.username,
+        };
+        Ok((grant, generation))
     }
 
     /// The TTL to grant: the default when none is asked, clamped to the maximum, 400 when
@@ -690,6 +688,16 @@ fn log_failure(what: &str, e: &StsError) {
         None if e.status() >= 500 => tracing::error!(error = %e, "{what} failed"),
         None => tracing::info!(status = e.status(), message = %e, "{what} refused"),
     }
+}
+
+/// The audit reason of a successful login.
+fn success_reason(grant: &StsGrant) -> String {
+    format!("token minted for {} s", grant.granted_ttl_seconds)
+}
+
+/// The log line of a successful login, written once its audit record is.
+fn log_success(grant: &StsGrant) {
+    tracing::info!(user = %grant.username, ttl = grant.granted_ttl_seconds, "sts login succeeded");
 }
 
 /// A token minted for a login, not yet audited.
