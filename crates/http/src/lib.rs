@@ -325,28 +325,18 @@ where
         // Failures at `info` and above; a line per successful request only at `debug`: on the
         // hot path (`GET /api/v1/user`, lakeFS's authorization calls) writing it cost a quarter
         // of the throughput, and what matters for security (logins, refusals) has lines of its
-        // own. The span is entered only for a line that will be written.
-        let level = match status {
-            500.. => tracing::Level::WARN,
-            400.. => tracing::Level::INFO,
-            _ => tracing::Level::DEBUG,
-        };
-        let written = match level {
-            tracing::Level::WARN => tracing::enabled!(tracing::Level::WARN),
-            tracing::Level::INFO => tracing::enabled!(tracing::Level::INFO),
-            _ => tracing::enabled!(tracing::Level::DEBUG),
-        };
-        if written {
+        // own. The span is entered only when a line may be written.
+        if status >= 400 || tracing::enabled!(tracing::Level::DEBUG) {
             let elapsed_ms = this.started.elapsed().as_secs_f64() * 1000.0;
             let (method, path) = (&*this.method, this.uri.path());
-            this.inner.span().in_scope(|| match level {
-                tracing::Level::WARN => {
+            this.inner.span().in_scope(|| {
+                if status >= 500 {
                     tracing::warn!(%method, path, status, elapsed_ms, "request finished");
-                }
-                tracing::Level::INFO => {
+                } else if status >= 400 {
                     tracing::info!(%method, path, status, elapsed_ms, "request finished");
+                } else {
+                    tracing::debug!(%method, path, status, elapsed_ms, "request finished");
                 }
-                _ => tracing::debug!(%method, path, status, elapsed_ms, "request finished"),
             });
         }
         if let Some(v) = this.echo.take() {
