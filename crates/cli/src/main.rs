@@ -118,6 +118,10 @@ impl ConfigArg {
     }
 }
 
+/// mimalloc instead of glibc's malloc: see the workspace's Cargo.toml (issue 14's profiles).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
