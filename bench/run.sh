@@ -12,6 +12,9 @@ if ! command -v wrk >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq wrk >/dev/null; else echo "install wrk" >&2; exit 1; fi
 fi
 cargo build --release -p lakests-cli -p lakests-bench
+# The criterion benches are built here too, outside the timed run (the release profile links
+# with fat LTO: a minute or two).
+cargo bench -p lakests-bench --bench hot --no-run
 mkdir -p bench/out
 if [ "${1:-}" = soak ]; then
   exec timeout 900 target/release/lakests-bench soak bench/RESULTS.md
