@@ -52,7 +52,8 @@ pub enum TokenError {
     /// `iat` or `nbf` is further in the future than [`CLOCK_SKEW_SECONDS`].
     #[error("token is not valid yet")]
     NotYetValid,
-    /// The token could not be created (should not happen with a valid key).
+    /// The token could not be created: no random bytes for its id, or the signature failed
+    /// (neither happens in practice with a valid key).
     #[error("token could not be signed")]
     Signing,
 }
@@ -87,8 +88,14 @@ impl TokenIssuer {
         now: i64,
         ttl_seconds: i64,
     ) -> Result<(String, TokenClaims), TokenError> {
+        // A version-4 UUID from aws-lc's generator, which runs in the process (uuid's
+        // `new_v4` asks the kernel for every id: a `getrandom` call per login).
+        let mut random = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut random).map_err(|_| TokenError::Signing)?;
         let claims = TokenClaims {
-            jti: uuid::Uuid::new_v4().to_string(),
+            jti: uuid::Builder::from_random_bytes(random)
+                .into_uuid()
+                .to_string(),
             iss: Some(ISSUER.to_owned()),
             sub: username.to_owned(),
             aud: Some(AUDIENCE.to_owned()),
@@ -179,6 +186,13 @@ mod tests {
         // The header is exactly lakeFS's.
         let header = token.split('.').next().unwrap();
         assert_eq!(header, b64url(br#"{"typ":"JWT","alg":"HS256"}"#));
+        // `jti` is a random (version 4, RFC 9562 variant) UUID, a new one per token.
+        let id = uuid::Uuid::parse_str(&got.jti).unwrap();
+        assert_eq!(id.get_version(), Some(uuid::Version::Random));
+        assert_eq!(id.get_variant(), uuid::Variant::RFC4122);
+        assert_eq!(got.jti, claims.jti);
+        let (_, again) = t.mint("alice", 1_000, 3600).unwrap();
+        assert_ne!(again.jti, claims.jti);
     }
 
     #[test]
