@@ -322,7 +322,9 @@ fn sign_in(idp: &DevIdp, status: StatusCode, req: &AuthRequest<'_>, sub: &str) -
             },
         );
     };
-    tracing::info!(client_id = %req.client.client_id, sub = %sub, "development IdP sign-in; code issued");
+    // At debug: a completed sign-in has its `info` line when its code is redeemed ("issued
+    // tokens", with the same client and subject); one line per sign-in instead of two.
+    tracing::debug!(client_id = %req.client.client_id, sub = %sub, "development IdP sign-in; code issued");
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = req.state.as_deref() {
         params.push(("state", s));
