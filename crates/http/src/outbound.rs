@@ -116,6 +116,10 @@ impl Outbound {
     pub fn new(options: &OutboundOptions) -> Result<Self, OutboundBuildError> {
         let mut builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // No retries: reqwest's default retries HTTP/2 and HTTP/3 refusals only (this
+            // client speaks HTTP/1.1) but copies every request's headers and body beforehand in
+            // case it must, two copies per login (callgrind, bench/NOTES.md).
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .timeout(options.timeout)
             .connect_timeout(options.connect_timeout.min(options.timeout))
             .user_agent(concat!("lakests/", env!("CARGO_PKG_VERSION")));
