@@ -263,6 +263,9 @@ impl Ctx {
             http: reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
+                // As lakests' outbound client: no retries, so no copy of each request (the floor's
+                // client side is priced with this client).
+                .retry(reqwest::retry::never().max_retries_per_request(0))
                 .timeout(Duration::from_secs(30))
                 .pool_max_idle_per_host(256)
                 .build()?,
@@ -313,6 +316,9 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
         http: reqwest::Client::builder()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
+            // As lakests' outbound client: no retries, so no copy of each request (the floor's
+            // client side is priced with this client).
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
             .build()?,
@@ -460,7 +466,7 @@ async fn run(results: PathBuf) -> anyhow::Result<()> {
         "Client -> STS server -> authenticator -> development IdP, three `lakests serve` processes; the client first gets a code from the IdP (`login_hint`, non-interactive), then calls `POST /api/v1/sts/login`. {LOGIN_CONCURRENCY} logins in flight. CPU is user+system time from /proc per process (IdP, authenticator, STS; not the load generator), divided by logins; on PostgreSQL, the database server's CPU per login (every `postgres` process visible in /proc, with the backends that ended) is given beside it, not in the total.\n\n\
          **The floor** of a login, measured in the same run right after each row's logins, has two parts:\n\
          - *crypto*: one IdP signature with an aws-lc-rs private key parsed beforehand (as the development IdP signs), one ID-token signature verification with an aws-lc-rs public key parsed beforehand (as the authenticator verifies), and one HS256 signature (the lakeFS token, jsonwebtoken, as the STS server mints), timed in the thread's CPU time (`/proc/thread-self/schedstat`) in-process;\n\
-         - *HTTP*: the bare HTTP round trips of a login, priced with a bare axum endpoint (`GET /bare`, keep-alive, same concurrency) driven by reqwest: a login has four exchanges (client -> IdP `/authorize`, client -> STS `/sts/login`, STS -> authenticator, authenticator -> IdP `/token`), so it counts the server side of four round trips and the client side of the two whose client is a measured process (STS and authenticator; the load generator's own CPU is not in the total either).\n"
+         - *HTTP*: the bare HTTP round trips of a login, priced with a bare axum endpoint (`GET /bare`, keep-alive, same concurrency) driven by reqwest configured as lakests' outbound client (no redirects, no retries): a login has four exchanges (client -> IdP `/authorize`, client -> STS `/sts/login`, STS -> authenticator, authenticator -> IdP `/token`), so it counts the server side of four round trips and the client side of the two whose client is a measured process (STS and authenticator; the load generator's own CPU is not in the total either).\n"
     )?;
     writeln!(
         report,
