@@ -267,6 +267,36 @@ mod checks {
         assert_eq!(ids.len(), 200, "every record once");
     }
 
+    /// A login dropped once its record is handed over (its client gone, its request timed
+    /// out) still leaves the record: the audit write does not depend on the login being polled
+    /// to the end.
+    pub async fn an_audit_record_handed_over_is_written_though_its_login_is_dropped<F: Fixture>(
+        f: Arc<F>,
+    ) {
+        let s = f.store();
+        let record = audit(4000, LoginOutcome::Success, "dropped-login");
+        let mut append = Box::pin(s.append_audit(&record));
+        // One poll hands the record over; the login is dropped before its commit is reported.
+        std::future::poll_fn(|cx| {
+            let _ = append.as_mut().poll(cx);
+            std::task::Poll::Ready(())
+        })
+        .await;
+        drop(append);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let all = s.list_audit(10).await.expect("list");
+            if all == vec![record.clone()] {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the record of a dropped login was not written within 5 s: {all:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn audit_records_are_listed_newest_first_up_to_the_limit<F: Fixture>(f: Arc<F>) {
         let s = f.store();
         assert!(s.list_audit(10).await.expect("empty").is_empty());
@@ -694,6 +724,7 @@ conformance! {
     set_friendly_name_changes_only_that_user,
     audit_records_are_listed_newest_first_up_to_the_limit,
     every_one_of_200_concurrent_audit_records_is_kept,
+    an_audit_record_handed_over_is_written_though_its_login_is_dropped,
     a_grant_can_be_taken_once,
     an_expired_grant_is_not_returned_and_is_removed,
     a_duplicate_grant_key_is_already_exists,
