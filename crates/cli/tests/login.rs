@@ -1117,7 +1117,26 @@ impl OidcProvider {
             panic!("oidc-provider exited before READY");
         })
         .await
-        .expect("oidc-provider is ready within 60 s");
+        .unwrap_or_else(|_| {
+            // Seen once in CI (2026-12-04): the provider printed its import-time warning and
+            // then nothing for 60 s. Say where the process is, for the next time.
+            let pid = child.id().map_or("gone".to_owned(), |p| p.to_string());
+            let read = |what: &str| {
+                std::fs::read_to_string(format!("/proc/{pid}/{what}"))
+                    .map(|t| t.trim().to_owned())
+                    .unwrap_or_else(|e| format!("({e})"))
+            };
+            let state = read("status")
+                .lines()
+                .find(|l| l.starts_with("State:"))
+                .map(str::to_owned)
+                .unwrap_or_default();
+            panic!(
+                "oidc-provider (pid {pid}) printed no READY within 60 s; {state}, wchan {}, syscall {}",
+                read("wchan"),
+                read("syscall")
+            )
+        });
         // Keep reading: a closed pipe would kill the provider at its next line (EPIPE).
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         OidcProvider { child, issuer }
