@@ -300,40 +300,19 @@ fn soak_main() -> anyhow::Result<()> {
 
 async fn run(results: PathBuf) -> anyhow::Result<()> {
     let root = std::env::current_dir()?;
-    let out = root.join("bench/out");
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out)?;
-    let release = root.join("target/release");
+    // A full run starts from an empty output directory.
+    let _ = std::fs::remove_dir_all(root.join("bench/out"));
     let python = std::env::var_os("LAKESTS_BENCH_PYTHON")
         .map(PathBuf::from)
         .context("LAKESTS_BENCH_PYTHON is not set: run bench/run.sh (it builds the Python authenticator's virtual environment)")?;
-    let ctx = Ctx {
-        python,
-        lakests: release.join("lakests"),
-        bare: release.join("bare-axum"),
-        root: root.clone(),
-        out,
-        http: reqwest::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            // As lakests' outbound client: no retries, so no copy of each request (the floor's
-            // client side is priced with this client).
-            .retry(reqwest::retry::never().max_retries_per_request(0))
-            .timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build()?,
-        clk_tck: clk_tck()?,
-    };
-    for p in [&ctx.lakests, &ctx.bare, &ctx.python] {
+    let ctx = Ctx::new(python)?;
+    for p in [&ctx.bare, &ctx.python] {
         if !p.exists() {
             bail!(
                 "{} is missing: run bench/run.sh (it builds the release binaries)",
                 p.display()
             );
         }
-    }
-    if Command::new("wrk").arg("--version").output().is_err() {
-        bail!("wrk is missing: apt-get install -y wrk");
     }
 
     let mut report = String::new();
