@@ -18,15 +18,29 @@ type AuditJob = (
     oneshot::Sender<Result<bool, String>>,
 );
 
-/// Most records one `INSERT` carries ([`COLUMNS`] parameters each: far below PostgreSQL's
-/// limit of 65535).
+/// Most records one `INSERT` carries.
 const AUDIT_BATCH: usize = 64;
 
 /// Times the writer yields between its first record and taking the batch.
 const LINGER_YIELDS: usize = 4;
 
-/// The columns of a record in the `INSERT`.
-const COLUMNS: usize = 7;
+/// The audit `INSERT`: one row per element of its arrays (all of one length).
+const INSERT: &str = "INSERT INTO login_audit \
+     (at, outcome, reason, external_id, username, client_addr, request_id) \
+     SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], \
+     $6::text[], $7::text[])";
+
+/// [`INSERT`] for a batch in which some records may only be written under an expected
+/// generation (`$8`, null for a record without one); returns the generation it saw.
+const INSERT_CHECKED: &str = "WITH g AS (SELECT value FROM lakests_generation), \
+     ins AS (INSERT INTO login_audit \
+     (at, outcome, reason, external_id, username, client_addr, request_id) \
+     SELECT v.at, v.outcome, v.reason, v.external_id, v.username, v.client_addr, v.request_id \
+     FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+     $7::text[], $8::bigint[]) \
+     AS v(at, outcome, reason, external_id, username, client_addr, request_id, expect) \
+     WHERE v.expect IS NULL OR v.expect = (SELECT value FROM g)) \
+     SELECT value FROM g";
 
 /// Why an append failed: the database's message (the backend redacts it), or the writer gone.
 pub(crate) enum AuditFailure {
@@ -105,61 +119,46 @@ impl AuditWriter {
         AuditWriter { jobs }
     }
 
-    /// One multi-row `INSERT` of `records`. When a record carries an expected generation, the
-    /// statement reads `lakests_generation` too, writes such a record only if the value is the
-    /// expected one, and returns the value it saw (one statement: one snapshot, one commit).
+    /// One `INSERT` of `records`, their columns bound as arrays and unnested: the same two
+    /// statement texts whatever the batch's size, so each is prepared once per connection
+    /// (a `VALUES` list with a parameter per cell was a new text, built cell by cell, for every
+    /// size). When a record carries an expected generation, the statement reads
+    /// `lakests_generation` too, writes such a record only if the value is the expected one,
+    /// and returns the value it saw (one statement: one snapshot, one commit).
     async fn insert(
         conn: &mut sqlx::PgConnection,
         records: Vec<(LoginAudit, Option<u64>)>,
     ) -> Result<Option<u64>, sqlx::Error> {
         let checked = records.iter().any(|(_, expect)| expect.is_some());
-        let columns = if checked { COLUMNS + 1 } else { COLUMNS };
-        let rows: Vec<String> = (0..records.len())
-            .map(|i| {
-                let n = i * columns;
-                let cells: Vec<String> = (1..=columns)
-                    .map(|c| match (checked, c) {
-                        // Types for the VALUES list (only the checked form selects from it).
-                        (true, 1 | 8) => format!("${}::bigint", n + c),
-                        (true, _) => format!("${}::text", n + c),
-                        (false, _) => format!("${}", n + c),
-                    })
-                    .collect();
-                format!("({})", cells.join(", "))
-            })
-            .collect();
-        let sql = if checked {
-            format!(
-                "WITH g AS (SELECT value FROM lakests_generation), \
-                 ins AS (INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) \
-                 SELECT v.at, v.outcome, v.reason, v.external_id, v.username, v.client_addr, v.request_id \
-                 FROM (VALUES {}) AS v(at, outcome, reason, external_id, username, client_addr, request_id, expect) \
-                 WHERE v.expect IS NULL OR v.expect = (SELECT value FROM g)) \
-                 SELECT value FROM g",
-                rows.join(", ")
-            )
-        } else {
-            format!(
-                "INSERT INTO login_audit (at, outcome, reason, external_id, username, client_addr, request_id) VALUES {}",
-                rows.join(", ")
-            )
-        };
-        let mut query = sqlx::query(&sql);
+        let n = records.len();
+        let mut at = Vec::with_capacity(n);
+        let mut outcome = Vec::with_capacity(n);
+        let mut reason = Vec::with_capacity(n);
+        let mut external_id = Vec::with_capacity(n);
+        let mut username = Vec::with_capacity(n);
+        let mut client_addr = Vec::with_capacity(n);
+        let mut request_id = Vec::with_capacity(n);
+        let mut expected = Vec::with_capacity(n);
         for (record, expect) in records {
-            query = query
-                .bind(record.at)
-                .bind(record.outcome.as_str().to_owned())
-                .bind(record.reason)
-                .bind(record.external_id)
-                .bind(record.username)
-                .bind(record.client_addr)
-                .bind(record.request_id);
-            if checked {
-                query = query.bind(expect.map(u64::cast_signed));
-            }
+            at.push(record.at);
+            outcome.push(record.outcome.as_str());
+            reason.push(record.reason);
+            external_id.push(record.external_id);
+            username.push(record.username);
+            client_addr.push(record.client_addr);
+            request_id.push(record.request_id);
+            expected.push(expect.map(u64::cast_signed));
         }
+        let query = sqlx::query(if checked { INSERT_CHECKED } else { INSERT })
+            .bind(at)
+            .bind(outcome)
+            .bind(reason)
+            .bind(external_id)
+            .bind(username)
+            .bind(client_addr)
+            .bind(request_id);
         if checked {
-            let row = query.fetch_one(&mut *conn).await?;
+            let row = query.bind(expected).fetch_one(&mut *conn).await?;
             let value: i64 = sqlx::Row::try_get(&row, 0)?;
             Ok(Some(value.cast_unsigned()))
         } else {
