@@ -26,15 +26,12 @@
 //! `authenticator.ui_sso.max_logins_in_flight`: beyond it, a 503 page, and nothing is stored.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, RawQuery, Request, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use lakests_config::{Config, UiSsoConfig};
@@ -263,9 +260,10 @@ pub fn ui_routes(ui: Arc<UiSso>) -> Router {
     let limited = Router::new()
         .route(LOGIN_PATH, get(login))
         .route(CALLBACK_PATH, get(callback))
-        .route_layer(axum::middleware::from_fn_with_state(
-            ui.clone(),
-            rate_limited,
+        .route_layer(lakests_http::RateLimitLayer::new(
+            ui.limiter.clone(),
+            "web-UI login rate limited",
+            too_many_attempts,
         ));
     Router::new()
         .merge(limited)
@@ -273,30 +271,18 @@ pub fn ui_routes(ui: Arc<UiSso>) -> Router {
         .with_state(ui)
 }
 
-/// The per-client rate limit of the login and callback routes: over it, a 429 page with
-/// `Retry-After`, before anything is read, stored or sent to the provider. A server started
-/// without connect info (none in lakests) is not limited.
-async fn rate_limited(State(ui): State<Arc<UiSso>>, req: Request, next: Next) -> Response {
-    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
-        return next.run(req).await;
-    };
-    let ip = lakests_http::client_ip(peer);
-    match ui.limiter.check(ip, Instant::now()) {
-        Ok(()) => next.run(req).await,
-        Err(retry_after) => {
-            let total = ui.limiter.limited_total.fetch_add(1, Ordering::Relaxed) + 1;
-            tracing::debug!(client = %ip, limited_total = total, "web-UI login rate limited");
-            busy_page(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many sign-in attempts",
-                &format!(
-                    "Too many sign-in attempts from your address. Wait {retry_after} second{} and try again.",
-                    if retry_after == 1 { "" } else { "s" }
-                ),
-                retry_after,
-            )
-        }
-    }
+/// The per-client rate limit's answer on the login and callback routes (given before anything
+/// is read, stored or sent to the provider): a 429 page with `Retry-After`.
+fn too_many_attempts(retry_after: u64) -> Response {
+    busy_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-in attempts",
+        &format!(
+            "Too many sign-in attempts from your address. Wait {retry_after} second{} and try again.",
+            if retry_after == 1 { "" } else { "s" }
+        ),
+        retry_after,
+    )
 }
 
 /// A 429 or 503 page with `Retry-After` (seconds).

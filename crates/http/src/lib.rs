@@ -24,7 +24,7 @@ pub mod outbound;
 mod rate_limit;
 mod serve;
 
-pub use rate_limit::{RateLimiter, client_ip};
+pub use rate_limit::{RateLimit, RateLimitFuture, RateLimitLayer, RateLimiter, client_ip};
 pub use serve::{ServeLimits, connections_shed_total, raise_fd_limit, serve_with_limits};
 
 /// Largest request body accepted by every role, in bytes.

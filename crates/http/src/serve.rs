@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 use crate::ApiError;
+use crate::rate_limit::client_ip;
 
 /// The limits every role's server applies (`http.*` in the configuration).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,15 +200,6 @@ impl Admission {
             admission: self.clone(),
             ip,
         })
-    }
-}
-
-/// The client address that per-client limits count: IPv4-mapped IPv6 addresses count as
-/// their IPv4 address.
-fn client_ip(peer: SocketAddr) -> IpAddr {
-    match peer.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
     }
 }
 
@@ -463,14 +455,6 @@ pub async fn serve_with_limits(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mapped_ipv6_counts_as_ipv4() {
-        let mapped: SocketAddr = "[::ffff:127.0.0.2]:5".parse().unwrap();
-        assert_eq!(client_ip(mapped), "127.0.0.2".parse::<IpAddr>().unwrap());
-        let v6: SocketAddr = "[::1]:5".parse().unwrap();
-        assert_eq!(client_ip(v6), "::1".parse::<IpAddr>().unwrap());
-    }
 
     #[test]
     fn admission_caps_per_client_and_per_listener_and_releases_on_drop() {

@@ -50,10 +50,7 @@ pub(crate) fn router(state: Arc<StsState>) -> Router {
             "/api/v1/sts/authorize/exchange",
             post(sts_authorize_exchange),
         )
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.limiter.clone(),
-            crate::rate_limit::limit,
-        ));
+        .route_layer(crate::rate_limit::layer(state.limiter.clone()));
     let api = Router::new()
         .merge(limited)
         .route("/metrics", get(metrics))
