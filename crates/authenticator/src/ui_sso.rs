@@ -260,7 +260,7 @@ pub fn ui_routes(ui: Arc<UiSso>) -> Router {
     let limited = Router::new()
         .route(LOGIN_PATH, get(login))
         .route(CALLBACK_PATH, get(callback))
-        .route_layer(lakests_http::RateLimitLayer::new(
+        .route_layer(lakests_http::rate_limit_layer(
             ui.limiter.clone(),
             "web-UI login rate limited",
             too_many_attempts,

@@ -10,7 +10,6 @@ use axum::extract::{FromRequestParts, RawPathParams, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::Route;
 use axum::routing::{get, post, put};
 use lakests_api::authz::{
     ClaimTokenId, FriendlyNameUpdate, GroupCreation, Policy, UserCreation, VersionConfig,
@@ -106,7 +105,7 @@ pub fn routes(state: Arc<AuthzState>, healthcheck: bool) -> Router {
             get(get_policy).put(update_policy).delete(delete_policy),
         )
         .route("/api/v1/auth/tokenid/claim", post(claim_token_id))
-        .route_layer(Authenticate::layer(state.clone()))
+        .route_layer(authenticate(state.clone()))
         .with_state(state);
     if healthcheck {
         protected.route(
@@ -123,85 +122,21 @@ pub fn router(state: Arc<AuthzState>) -> Router {
     lakests_http::with_common_layers(routes(state, true))
 }
 
-/// lakeFS's service token on every call, or 401. A tower layer rather than
-/// `axum::middleware::from_fn`, which clones the route it wraps for every request (lakeFS makes
-/// these calls on its own request path: bench/NOTES.md).
-#[derive(Clone)]
-struct Authenticate<I> {
+/// lakeFS's service token on every call, or 401 (a gate, not `from_fn`: lakeFS makes these
+/// calls on its own request path, bench/NOTES.md).
+fn authenticate(
     state: Arc<AuthzState>,
-    inner: I,
-}
-
-impl Authenticate<()> {
-    fn layer(
-        state: Arc<AuthzState>,
-    ) -> tower::layer::LayerFn<impl Fn(Route) -> Authenticate<Route> + Clone> {
-        tower::layer::layer_fn(move |inner| Authenticate {
-            state: state.clone(),
-            inner,
-        })
-    }
-}
-
-impl<I> tower::Service<Request> for Authenticate<I>
-where
-    I: tower::Service<Request, Response = Response>,
+) -> lakests_http::GateLayer<impl Fn(&Request) -> Option<Response> + Clone + Send + Sync + 'static>
 {
-    type Response = Response;
-    type Error = I::Error;
-    type Future = AuthenticateFuture<I::Future>;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), I::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
+    lakests_http::GateLayer::new(move |req: &Request| {
         let header = req
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
-        match self.state.caller.check(header, self.state.clock.now()) {
-            Ok(()) => AuthenticateFuture::Admitted {
-                future: self.inner.call(req),
-            },
-            Err(e) => {
-                tracing::info!(reason = %e, "authorization API call refused");
-                AuthenticateFuture::Refused {
-                    response: Some(ApiError::unauthorized(e.to_string()).into_response()),
-                }
-            }
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    #[project = AuthenticateProj]
-    enum AuthenticateFuture<F> {
-        Admitted { #[pin] future: F },
-        Refused { response: Option<Response> },
-    }
-}
-
-impl<F, E> std::future::Future for AuthenticateFuture<F>
-where
-    F: std::future::Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        match self.project() {
-            AuthenticateProj::Admitted { future } => future.poll(cx),
-            AuthenticateProj::Refused { response } => std::task::Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(|| ApiError::internal().into_response()))),
-        }
-    }
+        let e = state.caller.check(header, state.clock.now()).err()?;
+        tracing::info!(reason = %e, "authorization API call refused");
+        Some(ApiError::unauthorized(e.to_string()).into_response())
+    })
 }
 
 fn api_error(e: AuthzError) -> ApiError {

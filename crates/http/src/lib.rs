@@ -19,12 +19,14 @@ use lakests_core::sts::StsError;
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+mod gate;
 pub mod html;
 pub mod outbound;
 mod rate_limit;
 mod serve;
 
-pub use rate_limit::{RateLimit, RateLimitFuture, RateLimitLayer, RateLimiter, client_ip};
+pub use gate::{Gate, GateFuture, GateLayer};
+pub use rate_limit::{RateLimiter, client_ip, rate_limit_layer};
 pub use serve::{ServeLimits, connections_shed_total, raise_fd_limit, serve_with_limits};
 
 /// Largest request body accepted by every role, in bytes.

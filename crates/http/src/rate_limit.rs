@@ -4,16 +4,15 @@
 //! memory: each replica counts its own clients.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::extract::{ConnectInfo, Request};
 use axum::response::Response;
+
+use crate::gate::GateLayer;
 
 /// Buckets kept before idle (full) ones are dropped.
 const MAX_TRACKED_CLIENTS: usize = 65_536;
@@ -76,120 +75,22 @@ impl RateLimiter {
 
 /// The rate limit of a group of routes (`Router::route_layer`): a request from a client over
 /// its limit is answered with the response `refuse` makes from the seconds to wait, before the
-/// routes see it (so before its body is read), and counted in `limited_total`. A request
-/// without its connection's address (a server started without connect info; none in lakests)
-/// is not limited.
-///
-/// A tower layer rather than `axum::middleware::from_fn`, which clones the routes it wraps for
-/// every request (see `RequestContextLayer`).
-#[derive(Clone)]
-pub struct RateLimitLayer {
+/// routes see it (so before its body is read), counted in `limited_total` and logged at
+/// `debug` with `message`. A request without its connection's address (a server started
+/// without connect info; none in lakests) is not limited.
+pub fn rate_limit_layer(
     limiter: Arc<RateLimiter>,
-    /// The `debug` line of a refused request.
     message: &'static str,
     refuse: fn(u64) -> Response,
-}
-
-impl std::fmt::Debug for RateLimitLayer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RateLimitLayer")
-            .field("limiter", &self.limiter)
-            .field("message", &self.message)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RateLimitLayer {
-    /// Limits by `limiter`; a refused request is logged at `debug` with `message` and
-    /// answered by `refuse(retry_after_seconds)`.
-    pub fn new(
-        limiter: Arc<RateLimiter>,
-        message: &'static str,
-        refuse: fn(u64) -> Response,
-    ) -> Self {
-        Self {
-            limiter,
-            message,
-            refuse,
-        }
-    }
-}
-
-impl<S> tower::Layer<S> for RateLimitLayer {
-    type Service = RateLimit<S>;
-
-    fn layer(&self, inner: S) -> RateLimit<S> {
-        RateLimit {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// The service of [`RateLimitLayer`].
-#[derive(Debug, Clone)]
-pub struct RateLimit<S> {
-    inner: S,
-    layer: RateLimitLayer,
-}
-
-impl<S> tower::Service<Request> for RateLimit<S>
-where
-    S: tower::Service<Request, Response = Response>,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = RateLimitFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-            let ip = client_ip(*peer);
-            if let Err(retry_after) = self.layer.limiter.check(ip, Instant::now()) {
-                let total = self
-                    .layer
-                    .limiter
-                    .limited_total
-                    .fetch_add(1, Ordering::Relaxed)
-                    + 1;
-                tracing::debug!(client = %ip, limited_total = total, "{}", self.layer.message);
-                return RateLimitFuture::Refused {
-                    response: Some((self.layer.refuse)(retry_after)),
-                };
-            }
-        }
-        RateLimitFuture::Admitted {
-            inner: self.inner.call(req),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// The future of [`RateLimit`]: the routes' answer, or the refusal.
-    #[project = RateLimitProj]
-    pub enum RateLimitFuture<F> {
-        Admitted { #[pin] inner: F },
-        Refused { response: Option<Response> },
-    }
-}
-
-impl<F, E> Future for RateLimitFuture<F>
-where
-    F: Future<Output = Result<Response, E>>,
-{
-    type Output = Result<Response, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project() {
-            RateLimitProj::Admitted { inner } => inner.poll(cx),
-            RateLimitProj::Refused { response } => Poll::Ready(Ok(response
-                .take()
-                .expect("a refused request's future is polled after it completed"))),
-        }
-    }
+) -> GateLayer<impl Fn(&Request) -> Option<Response> + Clone + Send + Sync + 'static> {
+    GateLayer::new(move |req: &Request| {
+        let ConnectInfo(peer) = req.extensions().get::<ConnectInfo<SocketAddr>>()?;
+        let ip = client_ip(*peer);
+        let retry_after = limiter.check(ip, Instant::now()).err()?;
+        let total = limiter.limited_total.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(client = %ip, limited_total = total, "{message}");
+        Some(refuse(retry_after))
+    })
 }
 
 /// The address a client is counted under: its IP, an IPv4-mapped IPv6 address as IPv4.

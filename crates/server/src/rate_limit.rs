@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lakests_http::ApiError;
@@ -14,8 +15,11 @@ pub(crate) use lakests_http::RateLimiter;
 
 /// The layer of the limited STS routes: 429 with `Retry-After` and `{"message"}` over the
 /// limit.
-pub(crate) fn layer(limiter: Arc<RateLimiter>) -> lakests_http::RateLimitLayer {
-    lakests_http::RateLimitLayer::new(limiter, "rate limited", refuse)
+pub(crate) fn layer(
+    limiter: Arc<RateLimiter>,
+) -> lakests_http::GateLayer<impl Fn(&Request) -> Option<Response> + Clone + Send + Sync + 'static>
+{
+    lakests_http::rate_limit_layer(limiter, "rate limited", refuse)
 }
 
 fn refuse(retry_after: u64) -> Response {
