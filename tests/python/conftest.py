@@ -25,10 +25,39 @@ def lakests_bin() -> str:
     return path
 
 
+def _ephemeral_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_PORT_LOW = 10_000
+_port_span = _ephemeral_start() - _PORT_LOW
+assert _port_span > 1_000, "the ephemeral port range leaves no room below it for test servers"
+_next_port = os.getpid() % _port_span
+_port_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port for a server started later (lakeFS, Keycloak, lakests, the IdP).
+
+    Taken below the kernel's ephemeral range, so that neither `bind(0)` nor an outgoing
+    connection (a readiness poll, a client of another server) can get it while the server is
+    still starting, and never the same port twice in this process."""
+    global _next_port
+    with _port_lock:
+        for _ in range(_port_span):
+            port = _PORT_LOW + _next_port % _port_span
+            _next_port += 1
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError(f"no free loopback port in {_PORT_LOW}..{_PORT_LOW + _port_span}")
 
 
 def clean_env(**extra) -> dict:
