@@ -64,23 +64,6 @@ fn python() -> PathBuf {
     py
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `N` distinct free ports: every listener is held until all are chosen, so two of them can
-/// never be the same port (two `free_port()` calls in a row can be).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
-}
-
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
@@ -147,7 +130,7 @@ impl System {
         // the port); the callback port is the `lakests login` process's to bind.
         let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let idp_port = idp_listener.local_addr().unwrap().port();
-        let [callback_port] = free_ports();
+        let [callback_port] = lakests_testkit::ports();
         let issuer = format!("http://127.0.0.1:{idp_port}");
         let callback = format!("http://127.0.0.1:{callback_port}/callback");
         let idp = json!({
@@ -820,7 +803,7 @@ async fn no_browser_prints_the_url_on_stderr_and_waits_for_the_callback() {
 /// Logs in against a provider nobody listens at, in `pkce` mode; returns the error line, the
 /// dead issuer and how many browsers were opened.
 async fn login_with_an_unreachable_provider(pkce: &'static str) -> (String, String, usize) {
-    let [dead_port, callback_port] = free_ports();
+    let [dead_port, callback_port] = lakests_testkit::ports();
     let dead = format!("http://127.0.0.1:{dead_port}");
     let provider = Provider {
         issuer: dead.clone(),
@@ -878,7 +861,7 @@ async fn failure_the_identity_provider_is_unreachable_in_session_mode_too() {
 async fn failure_the_redirect_uri_is_not_registered() {
     let sys = System::with_dev_idp("state", false).await;
     let term = Terminal::new();
-    let other = free_port();
+    let other = lakests_testkit::port();
     let cmd = follow_command();
     let out = term
         .run(
@@ -1019,7 +1002,7 @@ async fn failure_no_lakefs_user_is_mapped_to_the_identity() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failure_the_lakefs_server_is_unreachable() {
     let term = Terminal::new();
-    let dead = format!("http://127.0.0.1:{}", free_port());
+    let dead = format!("http://127.0.0.1:{}", lakests_testkit::port());
     let out = term
         .run(
             &[
@@ -1054,7 +1037,7 @@ async fn a_lakefs_without_the_discovery_document_needs_the_provider_flags() {
         "logging": {"level": "warn"},
         "auth": {
             "encrypt": {"secret_key": SECRET},
-            "authentication_api": {"endpoint": format!("http://127.0.0.1:{}/api/v1", free_port())},
+            "authentication_api": {"endpoint": format!("http://127.0.0.1:{}/api/v1", lakests_testkit::port())},
         },
     });
     let config = Config::from_sources(Some(&doc.to_string()), Vec::new()).unwrap();
@@ -1800,7 +1783,7 @@ impl Drop for LakefsStandIn {
 async fn authenticator_only(pkce: &'static str) -> (System, String) {
     let idp_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let idp_port = idp_listener.local_addr().unwrap().port();
-    let [callback_port] = free_ports();
+    let [callback_port] = lakests_testkit::ports();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let callback = format!("http://127.0.0.1:{callback_port}/callback");
     let dir = tempfile::tempdir().unwrap();

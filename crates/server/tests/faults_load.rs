@@ -25,42 +25,6 @@ use serde_json::{Value, json};
 const REDIRECT: &str = "http://127.0.0.1:8085/callback";
 const SECRET: &str = "faults-load-test-secret-key-0123456789";
 
-/// A loopback port for a server this test starts later, or starts again on the same port: the
-/// PostgreSQL cluster (free only after `initdb`, seconds later, and again after each restart)
-/// and the IdP that is stopped and started again. Taken below the kernel's ephemeral range
-/// (`/proc/sys/net/ipv4/ip_local_port_range`), so neither `bind(0)` nor an outgoing connection
-/// can get it in between: the other test of this file runs its load beside this one, and CI
-/// once lost a PostgreSQL start because a client socket of that load held the port `bind(0)`
-/// had handed out a moment before. Each call gives a port no earlier call of this process gave.
-fn fixed_port() -> u16 {
-    use std::sync::atomic::AtomicU16;
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    const LOW: u16 = 10_000;
-    assert!(
-        ephemeral_start > LOW + 1_000,
-        "the ephemeral port range starts at {ephemeral_start}: no room below it for this test"
-    );
-    let span = ephemeral_start - LOW;
-    // Processes started at the same time begin at different places.
-    let _ = NEXT.compare_exchange(
-        0,
-        (std::process::id() % u32::from(span)) as u16 + 1,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    for _ in 0..span {
-        let port = LOW + NEXT.fetch_add(1, Ordering::SeqCst) % span;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free loopback port in {LOW}..{ephemeral_start}");
-}
-
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -309,7 +273,7 @@ impl Idp {
 async fn logins_fail_cleanly_while_the_idp_is_slow_or_down_and_work_again_after() {
     let dir = tempfile::tempdir().unwrap();
     let idp_dir = dir.path().join("idp");
-    let idp_port = fixed_port();
+    let idp_port = lakests_testkit::port();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let idp = start_idp(&idp_dir, idp_port).await;
 
@@ -528,7 +492,7 @@ impl Cluster {
         }
         let c = Self {
             dir,
-            port: fixed_port(),
+            port: lakests_testkit::port(),
         };
         let data = c.data();
         c.pg_ok(

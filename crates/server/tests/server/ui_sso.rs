@@ -32,22 +32,6 @@ const SECRET: &str = "lakefs-and-lakests-share-this-secret-key-for-the-ui";
 const CLIENT_ID: &str = "lakefs-ui";
 const LAKEFS_URL: &str = "http://lakefs.test:8000";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// `N` distinct free ports: every listener is held until all are chosen, so two of them can
-/// never be the same port (two `free_port()` calls in a row can be).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local address").port())
-}
-
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -78,7 +62,7 @@ async fn start(providers: usize) -> System {
 /// Like [`start`], with these keys added to `authenticator.ui_sso`.
 async fn start_with(providers: usize, ui_extra: serde_json::Value) -> System {
     let dir = tempfile::tempdir().expect("tempdir");
-    let [authn_port, idp_port] = free_ports();
+    let [authn_port, idp_port] = lakests_testkit::ports();
     let issuer = format!("http://127.0.0.1:{idp_port}");
     let base = format!("http://127.0.0.1:{authn_port}");
     let callback = format!("{base}/lakests/ui/callback");
@@ -155,7 +139,7 @@ const OP_LAKEFS_URL: &str = "http://127.0.0.1:8000";
 /// panva's oidc-provider with its `lakests-ui` client registered for the callback of a lakests
 /// to start on `authn_port`, and that lakests, whose web-UI login has one provider, `op`.
 async fn start_with_oidc_provider() -> (node::OidcProvider, System) {
-    let authn_port = free_port();
+    let authn_port = lakests_testkit::port();
     let base = format!("http://127.0.0.1:{authn_port}");
     let op = node::OidcProvider::start_with_env(
         false,
